@@ -22,7 +22,9 @@ export interface Edition {
 const editions: Edition[] = JSON.parse(readFileSync(`${templatesDir}/editions.json`, 'utf8'));
 
 export function listEditions(type?: AgreementType): Edition[] {
-  return editions.filter((e) => type === undefined || e.type === type).sort((a, b) => a.edition.localeCompare(b.edition));
+  return editions
+    .filter((e) => type === undefined || e.type === type)
+    .sort((a, b) => a.type.localeCompare(b.type) || a.edition.localeCompare(b.edition));
 }
 
 export interface EditionChoice {

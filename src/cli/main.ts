@@ -1,0 +1,128 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { projectRoot } from '../paths.ts';
+import { ValidationError } from '../model/agreement.ts';
+import { TemplateError } from '../compose/markup.ts';
+import { listPartners } from '../registry/partners.ts';
+import { listMinistries } from '../registry/ministries.ts';
+import { listEditions } from '../registry/editions.ts';
+import { MEASURE_CATEGORIES } from '../registry/categories.ts';
+import { readJsonFile, type JsonSource } from '../input.ts';
+import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
+import { isValidIsoDate } from '../model/agreement.ts';
+
+const version: string = JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')).version;
+
+/** Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage error, 3 unexpected failure. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('zv')
+    .description('Zielwerk — Zielvereinbarungen (AQB, SGB II) from structured input to DOCX and archival PDF')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('generate')
+    .description('generate DOCX and PDF for one or more agreement JSON files (<type>-<year>-<partner>.{docx,pdf})')
+    .argument('<inputs...>', 'agreement input JSON file(s)')
+    .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
+    .addOption(new Option('-f, --format <format>', 'restrict output to one format').choices([...OUTPUT_FORMATS]))
+    .option('--today <date>', 'treat this ISO date as today (for the default agreement date)', (v) => {
+      if (!isValidIsoDate(v)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
+      return v;
+    })
+    .option('--dry-run', 'validate and render, but write nothing')
+    .action(async (inputs: string[], opts: { out: string; format?: OutputFormat; today?: string; dryRun?: boolean }) => {
+      const formats: OutputFormat[] = opts.format ? [opts.format] : [...OUTPUT_FORMATS];
+      const sources: JsonSource[] = [];
+      const unreadable: ValidationError[] = [];
+      for (const input of inputs) {
+        try {
+          sources.push(readJsonFile(input));
+        } catch (err) {
+          if (err instanceof ValidationError) unreadable.push(err);
+          else throw err;
+        }
+      }
+      try {
+        if (unreadable.length > 0) throw new BatchValidationError(unreadable.map((e) => ({ source: e.source ?? '?', problems: e.problems })));
+        const results = await generateAgreements(sources, opts.out, formats, { today: opts.today, dryRun: opts.dryRun });
+        for (const r of results) {
+          for (const w of r.composed.resolved.warnings) process.stderr.write(`warning: ${r.source}: ${w}\n`);
+          for (const f of r.files) process.stdout.write(`${opts.dryRun ? '(dry run) ' : ''}${f.path}  ${(f.bytes / 1024).toFixed(1)} KB\n`);
+        }
+      } catch (err) {
+        if (err instanceof BatchValidationError) {
+          for (const f of err.failures) {
+            process.stderr.write(`${f.source}: invalid input — nothing was written\n`);
+            for (const p of f.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
+          }
+          exitCode = 1;
+          return;
+        }
+        throw err;
+      }
+    });
+
+  program
+    .command('partners')
+    .description('list the 26 partners (Landkreise and kreisfreie Städte) with their case forms')
+    .option('--json', 'print the full registry as JSON')
+    .action((opts: { json?: boolean }) => {
+      const partners = listPartners();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(partners, null, 2) + '\n');
+        return;
+      }
+      const rows = partners.map((p) => [p.id, p.nominative, p.dative, p.genitive, p.seat, p.headTitle ? `${p.headTitle.m}/${p.headTitle.f}` : '']);
+      printTable(['id', 'Nominativ', 'Dativ', 'Genitiv', 'Sitz', 'Leitung'], rows);
+      process.stdout.write(`${partners.length} partners. More forms (accusative, "von", locative, gender): zv partners --json\n`);
+    });
+
+  program
+    .command('ministries')
+    .description('list the responsible ministries by period')
+    .action(() => {
+      printTable(
+        ['from', 'until', 'abbr.', 'name', 'ministers'],
+        listMinistries().map((m) => [m.validFrom, m.validUntil ?? '', m.abbreviation, m.name, m.ministers.map((x) => `${x.name} (${x.from}–${x.until ?? ''})`).join(', ')]),
+      );
+    });
+
+  program
+    .command('editions')
+    .description('list the template editions and AQB measure categories')
+    .action(() => {
+      printTable(['type', 'edition', 'template', 'source'], listEditions().map((e) => [e.type, e.edition, `templates/${e.template}`, e.source]));
+      process.stdout.write('\n');
+      printTable(['category', 'title'], MEASURE_CATEGORIES.map((c) => [c.id, c.title]));
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (code?.startsWith('commander.')) return 2;
+    if (err instanceof ValidationError) {
+      process.stderr.write(err.message + '\n');
+      return 1;
+    }
+    if (err instanceof TemplateError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 3;
+    }
+    process.stderr.write(`error: ${(err as Error).stack ?? err}\n`);
+    return 3;
+  }
+  return exitCode;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n';
+  process.stdout.write(line(header));
+  process.stdout.write(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) process.stdout.write(line(r));
+}

@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { composeFromData, type ComposedAgreement } from './compose/index.ts';
+import type { DocumentTree } from './document/tree.ts';
+import { ValidationError, type Problem } from './model/agreement.ts';
+import type { JsonSource } from './input.ts';
+import { writeFilesAtomically } from './store/atomic.ts';
+
+export const OUTPUT_FORMATS = ['docx', 'pdf'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Renders one document tree to the requested formats — both from the same tree, so their wording is identical. */
+export async function renderFormats(tree: DocumentTree, formats: readonly OutputFormat[]): Promise<Record<OutputFormat, Uint8Array | undefined>> {
+  // Loaded on first use: listing partners or validating input should not pay for fonts and renderers.
+  const [docx, pdf] = await Promise.all([
+    formats.includes('docx') ? import('./render/docx.ts').then((m) => m.renderDocx(tree)) : undefined,
+    formats.includes('pdf') ? import('./render/pdf/index.ts').then((m) => m.renderPdf(tree)) : undefined,
+  ]);
+  return { docx, pdf };
+}
+
+export interface GeneratedFile {
+  format: OutputFormat;
+  path: string;
+  bytes: number;
+}
+
+export interface GenerateResult {
+  source: string;
+  composed: ComposedAgreement;
+  files: GeneratedFile[];
+}
+
+/** Problems of one input file, for reporting all files' problems together. */
+export class BatchValidationError extends Error {
+  constructor(public readonly failures: { source: string; problems: Problem[] }[]) {
+    super(failures.map((f) => new ValidationError(f.problems, f.source).message).join('\n'));
+    this.name = 'BatchValidationError';
+  }
+}
+
+/**
+ * Generates DOCX and/or PDF for each source. All inputs are validated and composed first; if any is
+ * invalid nothing is written. Files are then written atomically (temporary name, fsync, rename).
+ */
+export async function generateAgreements(
+  sources: JsonSource[],
+  outDir: string,
+  formats: readonly OutputFormat[],
+  options: { today?: string; dryRun?: boolean } = {},
+): Promise<GenerateResult[]> {
+  const composed: { source: JsonSource; result: ComposedAgreement }[] = [];
+  const failures: { source: string; problems: Problem[] }[] = [];
+  const seenBases = new Map<string, string>();
+  for (const source of sources) {
+    try {
+      const result = composeFromData(source.data, { source: source.path, sourceBytes: source.bytes, today: options.today });
+      const clash = seenBases.get(result.resolved.fileBase);
+      if (clash) {
+        failures.push({ source: source.path, problems: [{ path: '(file)', message: `describes the same agreement (${result.resolved.fileBase}) as ${clash}` }] });
+      }
+      seenBases.set(result.resolved.fileBase, source.path);
+      composed.push({ source, result });
+    } catch (err) {
+      if (err instanceof ValidationError) failures.push({ source: source.path, problems: err.problems });
+      else throw err;
+    }
+  }
+  if (failures.length > 0) throw new BatchValidationError(failures);
+
+  const results: GenerateResult[] = [];
+  for (const { source, result } of composed) {
+    const rendered = await renderFormats(result.tree, formats);
+    const pending = formats.map((format) => ({ format, path: join(outDir, `${result.resolved.fileBase}.${format}`), bytes: rendered[format]! }));
+    if (!options.dryRun) {
+      mkdirSync(outDir, { recursive: true });
+      writeFilesAtomically(pending);
+    }
+    results.push({ source: source.path, composed: result, files: pending.map((p) => ({ format: p.format, path: p.path, bytes: p.bytes.length })) });
+  }
+  return results;
+}
