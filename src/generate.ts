@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { composeFromData, type ComposedAgreement } from './compose/index.ts';
 import type { DocumentTree } from './document/tree.ts';
 import { ValidationError, type Problem } from './model/agreement.ts';
-import type { JsonSource } from './input.ts';
+import { readJsonFile } from './input.ts';
 import { writeFilesAtomically } from './store/atomic.ts';
 
 export const OUTPUT_FORMATS = ['docx', 'pdf'] as const;
@@ -44,25 +44,26 @@ export class BatchValidationError extends Error {
  * invalid nothing is written. Files are then written atomically (temporary name, fsync, rename).
  */
 export async function generateAgreements(
-  sources: JsonSource[],
+  inputPaths: string[],
   outDir: string,
   formats: readonly OutputFormat[],
   options: { today?: string; dryRun?: boolean } = {},
 ): Promise<GenerateResult[]> {
-  const composed: { source: JsonSource; result: ComposedAgreement }[] = [];
+  const composed: { source: string; result: ComposedAgreement }[] = [];
   const failures: { source: string; problems: Problem[] }[] = [];
   const seenBases = new Map<string, string>();
-  for (const source of sources) {
+  for (const path of inputPaths) {
     try {
+      const source = readJsonFile(path);
       const result = composeFromData(source.data, { source: source.path, sourceBytes: source.bytes, today: options.today });
       const clash = seenBases.get(result.resolved.fileBase);
       if (clash) {
         failures.push({ source: source.path, problems: [{ path: '(file)', message: `describes the same agreement (${result.resolved.fileBase}) as ${clash}` }] });
       }
       seenBases.set(result.resolved.fileBase, source.path);
-      composed.push({ source, result });
+      composed.push({ source: path, result });
     } catch (err) {
-      if (err instanceof ValidationError) failures.push({ source: source.path, problems: err.problems });
+      if (err instanceof ValidationError) failures.push({ source: path, problems: err.problems });
       else throw err;
     }
   }
@@ -76,7 +77,7 @@ export async function generateAgreements(
       mkdirSync(outDir, { recursive: true });
       writeFilesAtomically(pending);
     }
-    results.push({ source: source.path, composed: result, files: pending.map((p) => ({ format: p.format, path: p.path, bytes: p.bytes.length })) });
+    results.push({ source, composed: result, files: pending.map((p) => ({ format: p.format, path: p.path, bytes: p.bytes.length })) });
   }
   return results;
 }

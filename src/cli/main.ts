@@ -7,7 +7,6 @@ import { listPartners } from '../registry/partners.ts';
 import { listMinistries } from '../registry/ministries.ts';
 import { listEditions } from '../registry/editions.ts';
 import { MEASURE_CATEGORIES } from '../registry/categories.ts';
-import { readJsonFile, type JsonSource } from '../input.ts';
 import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 import { isValidIsoDate } from '../model/agreement.ts';
 
@@ -35,19 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dry-run', 'validate and render, but write nothing')
     .action(async (inputs: string[], opts: { out: string; format?: OutputFormat; today?: string; dryRun?: boolean }) => {
       const formats: OutputFormat[] = opts.format ? [opts.format] : [...OUTPUT_FORMATS];
-      const sources: JsonSource[] = [];
-      const unreadable: ValidationError[] = [];
-      for (const input of inputs) {
-        try {
-          sources.push(readJsonFile(input));
-        } catch (err) {
-          if (err instanceof ValidationError) unreadable.push(err);
-          else throw err;
-        }
-      }
       try {
-        if (unreadable.length > 0) throw new BatchValidationError(unreadable.map((e) => ({ source: e.source ?? '?', problems: e.problems })));
-        const results = await generateAgreements(sources, opts.out, formats, { today: opts.today, dryRun: opts.dryRun });
+        const results = await generateAgreements(inputs, opts.out, formats, { today: opts.today, dryRun: opts.dryRun });
         for (const r of results) {
           for (const w of r.composed.resolved.warnings) process.stderr.write(`warning: ${r.source}: ${w}\n`);
           for (const f of r.files) process.stdout.write(`${opts.dryRun ? '(dry run) ' : ''}${f.path}  ${(f.bytes / 1024).toFixed(1)} KB\n`);
