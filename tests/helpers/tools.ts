@@ -19,3 +19,14 @@ export function tempDir(prefix = 'zv-test-'): { dir: string; cleanup: () => void
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** Counts dark pixels (< 128) in a binary PGM image as written by `pdftoppm -gray`. */
+export function darkPixels(pgm: Buffer): number {
+  // Header: "P5" width height maxval, separated by whitespace, then one byte per pixel.
+  const header = /^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(pgm.subarray(0, 64).toString('latin1'));
+  if (!header) throw new Error('not a binary PGM image');
+  const pixels = pgm.subarray(header[0].length);
+  let dark = 0;
+  for (const v of pixels) if (v < 128) dark++;
+  return dark;
+}
