@@ -214,7 +214,7 @@ test('header lines and a printed date appear in the signature cells', async () =
   const sig = t.blocks.find((b): b is SignatureBlock => b.kind === 'signatures')!;
   sig.columns[1] = { ...sig.columns[1]!, headerLines: ['Kreisausschuss des Werra-Meißner-Kreises'], date: '28. Juni 2023' };
   const text = await docxText(await renderDocx(t));
-  assert.match(text, /\nKreisausschuss des Werra-Meißner-Kreises\nEschwege, den 28\. Juni 2023\n/);
+  assert.match(text, /\nEschwege, den 28\. Juni 2023\nKreisausschuss des Werra-Meißner-Kreises\n/);
   assert.match(text, /\nWiesbaden, den\n/);
 });
 

@@ -430,17 +430,18 @@ function signatureCell(col: SignatureColumn, width: number): TableCell {
   const ruleWidth = Math.min(SIGNATURE_RULE_MAX, inner);
   const ruleIndentRight = Math.max(0, inner - ruleWidth);
   const children: Paragraph[] = [];
-  for (const h of col.headerLines) {
-    children.push(new Paragraph({ style: STYLE_IDS.signatureHeader, children: [new TextRun({ text: cleanLine(h) })] }));
-  }
+  // As in the seeds (and the PDF): "<place>, den" first, then the organisation header (SGB II style).
   const placeLine = `${cleanLine(col.place)}, den${col.date !== null ? ` ${cleanLine(col.date)}` : ''}`;
-  children.push(
-    new Paragraph({
-      style: STYLE_IDS.signatureText,
-      spacing: col.headerLines.length > 0 ? { before: 120 } : undefined,
-      children: [new TextRun({ text: placeLine })],
-    }),
-  );
+  children.push(new Paragraph({ style: STYLE_IDS.signatureText, children: [new TextRun({ text: placeLine })] }));
+  col.headerLines.forEach((h, i) => {
+    children.push(
+      new Paragraph({
+        style: STYLE_IDS.signatureHeader,
+        spacing: i === 0 ? { before: 120 } : undefined,
+        children: [new TextRun({ text: cleanLine(h) })],
+      }),
+    );
+  });
   for (const s of col.signatories) children.push(...signatoryParagraphs(s, ruleIndentRight));
   return new TableCell({
     width: { size: width, type: WidthType.DXA },

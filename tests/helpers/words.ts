@@ -14,12 +14,17 @@ export function normaliseLines(text: string): string[] {
     .replace(/\f/g, '\n')
     .split('\n')
     .map((l) => l.replace(/\s+/g, ' ').trim())
-    .filter((l) => l !== '' && !/^Seite \d+ von \d+$/.test(l))
-    .map((l) => l.replace(/^(?:\d+\.|•|▪|◦|-)\s+/, ''));
+    .filter((l) => l !== '' && !/^Seite \d+ von \d+$/.test(l));
 }
 
+/**
+ * Tokens that can be list labels ("1.", "•", "–") are not words: they are dropped on both sides alike,
+ * so a label in the rendering and a dash or ordinal ("15.") in the reference cancel out symmetrically.
+ */
+const LABEL = /^(?:\d{1,3}\.|•|◦|▪|-)$/;
+
 export function words(lines: string[]): string[] {
-  return lines.join(' ').split(' ').filter(Boolean);
+  return lines.join(' ').split(' ').filter((w) => w !== '' && !LABEL.test(w));
 }
 
 /** Lines from the first one up to (excluding) the first line starting with `stop`. */

@@ -1,0 +1,117 @@
+/**
+ * Content-stream generation for laid-out pages.
+ *
+ * pdf-lib embeds TTF fonts as Type0/Identity-H, where the Tw (word spacing) operator has no
+ * effect. So every line is one text object whose TJ arrays carry the real space glyphs plus
+ * explicit displacements: justification stretch after each space, and kerning between glyphs.
+ * Extractors therefore see genuine spaces between words and nothing extra inside words.
+ *
+ * Words broken across lines are wrapped in marked-content spans with /ActualText (pdfTeX's
+ * accsupp technique): the first fragment carries the whole word, the rest an empty text, so
+ * copy/paste and pdftotext give back "Ausbildungsfähigkeit", not "Ausbil- dungsfähigkeit".
+ */
+import type { FontStyle, Shaped } from './fonts.ts';
+import type { LaidOutPage, TextLine, TextPiece } from './layout.ts';
+
+export interface DrawFont {
+  /** Resource name in the page's /Font dictionary, e.g. "F1". */
+  resourceName: string;
+  unitsPerEm: number;
+  shape(text: string): Shaped;
+  /** Glyph codes (4 hex digits each) of `text` in the embedded (subset) font. */
+  encode(text: string): string[];
+}
+
+/** Compact, deterministic number formatting for content streams. */
+export function num(n: number): string {
+  const r = Math.round(n * 1000) / 1000;
+  if (Object.is(r, -0) || r === 0) return '0';
+  return String(r);
+}
+
+/** A PDF text string for ActualText: () for empty, else UTF-16BE with BOM as a hex string. */
+export function pdfTextString(s: string): string {
+  if (s === '') return '()';
+  let hex = 'FEFF';
+  for (let i = 0; i < s.length; i++) hex += s.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0');
+  return `<${hex}>`;
+}
+
+function drawLine(line: TextLine, fonts: Record<FontStyle, DrawFont>, out: string[]) {
+  out.push('BT');
+  let i = 0;
+  const pieces = line.pieces;
+  let curFont = '';
+  while (i < pieces.length) {
+    // Group consecutive pieces belonging to the same span (or to no span).
+    const spanId = pieces[i]!.span?.id;
+    let j = i;
+    while (j < pieces.length && pieces[j]!.span?.id === spanId) j++;
+    const span = pieces[i]!.span;
+    if (span) out.push(`/Span <</ActualText ${pdfTextString(span.actualText)}>> BDC`);
+    // Within the group, one TJ per font/size run, each positioned absolutely with Tm so that
+    // rounding cannot accumulate across runs.
+    let k = i;
+    while (k < j) {
+      const first = pieces[k]!;
+      let l = k;
+      while (l < j && pieces[l]!.style === first.style && pieces[l]!.size === first.size) l++;
+      const font = fonts[first.style];
+      const fontKey = `${font.resourceName} ${num(first.size)}`;
+      if (fontKey !== curFont) {
+        out.push(`/${fontKey} Tf`);
+        curFont = fontKey;
+      }
+      out.push(`1 0 0 1 ${num(first.x)} ${num(line.y)} Tm`);
+      out.push(tjArray(pieces.slice(k, l), font) + ' TJ');
+      k = l;
+    }
+    if (span) out.push('EMC');
+    i = j;
+  }
+  out.push('ET');
+}
+
+function tjArray(pieces: TextPiece[], font: DrawFont): string {
+  const parts: string[] = [];
+  let hexRun = '';
+  const flushHex = () => {
+    if (hexRun) parts.push(`<${hexRun}>`);
+    hexRun = '';
+  };
+  const size = pieces[0]!.size;
+  let x = pieces[0]!.x;
+  const k = 1000 / font.unitsPerEm;
+  for (const p of pieces) {
+    const gap = p.x - x;
+    if (Math.abs(gap) > 0.0005) {
+      flushHex();
+      parts.push(num((-gap * 1000) / size));
+    }
+    const shaped = font.shape(p.text);
+    const codes = font.encode(p.text);
+    if (codes.length !== shaped.glyphIds.length) throw new Error(`glyph count mismatch for ${JSON.stringify(p.text)}`);
+    for (let g = 0; g < codes.length; g++) {
+      hexRun += codes[g];
+      // Kerning: the PDF advances by the nominal width (/W); shift by the difference.
+      const adj = (shaped.nominal[g]! - shaped.advances[g]!) * k;
+      if (Math.abs(adj) > 0.0005) {
+        flushHex();
+        parts.push(num(adj));
+      }
+    }
+    x = p.x + p.width;
+  }
+  flushHex();
+  return `[${parts.join(' ')}]`;
+}
+
+/** The content stream of one page. */
+export function pageContent(page: LaidOutPage, fonts: Record<FontStyle, DrawFont>): string {
+  const out: string[] = ['0 g 0 G'];
+  for (const item of page.items) {
+    if (item.kind === 'text') drawLine(item, fonts, out);
+    else if (item.kind === 'rule') out.push(`q ${num(item.lineWidth)} w ${num(item.x1)} ${num(item.y)} m ${num(item.x2)} ${num(item.y)} l S Q`);
+  }
+  return out.join('\n') + '\n';
+}

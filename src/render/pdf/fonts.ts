@@ -1,0 +1,132 @@
+/**
+ * Font and colour-profile resources for the PDF renderer, plus text shaping/measuring.
+ *
+ * The TTF bytes and the ICC profile are read once per process. Shaping (fontkit `layout`,
+ * which applies kerning) is cached per style and string, because the line breaker measures
+ * the same words and word fragments over and over.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fontkit from '@pdf-lib/fontkit';
+import type { Font } from '@pdf-lib/fontkit';
+
+export type FontStyle = 'regular' | 'bold' | 'italic' | 'boldItalic';
+export const FONT_STYLES: readonly FontStyle[] = ['regular', 'bold', 'italic', 'boldItalic'];
+
+const FONT_FILES: Record<FontStyle, string> = {
+  regular: 'LiberationSans-Regular.ttf',
+  bold: 'LiberationSans-Bold.ttf',
+  italic: 'LiberationSans-Italic.ttf',
+  boldItalic: 'LiberationSans-BoldItalic.ttf',
+};
+
+export function styleOf(bold: boolean | undefined, italic: boolean | undefined): FontStyle {
+  if (bold) return italic ? 'boldItalic' : 'bold';
+  return italic ? 'italic' : 'regular';
+}
+
+let rootCache: string | undefined;
+
+/**
+ * The project root: the nearest folder above this module that has package.json and templates/.
+ * Resolved from import.meta.url so it works from src/ via tsx regardless of the process cwd.
+ */
+export function projectRoot(): string {
+  if (rootCache) return rootCache;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'templates', 'fonts'))) {
+      rootCache = dir;
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('Zielwerk PDF renderer: project root (package.json + templates/fonts) not found above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+/** Result of shaping one string in one style: glyph ids and kerned advances in font units. */
+export interface Shaped {
+  glyphIds: number[];
+  /** Kerned advance per glyph (font units). */
+  advances: number[];
+  /** Nominal (unkerned) advance per glyph (font units) — what the PDF /W array says. */
+  nominal: number[];
+  /** Sum of kerned advances in 1/1000 em (multiply by size/1000 for points). */
+  width1000: number;
+}
+
+/** Metrics and shaping for one font style. Process-wide singleton per style. */
+export class FontFace {
+  readonly style: FontStyle;
+  readonly bytes: Uint8Array;
+  readonly font: Font;
+  readonly unitsPerEm: number;
+  /** Ascent/descent in em (descent negative). */
+  readonly ascent: number;
+  readonly descent: number;
+  private cache = new Map<string, Shaped>();
+
+  constructor(style: FontStyle, bytes: Uint8Array) {
+    this.style = style;
+    this.bytes = bytes;
+    this.font = fontkit.create(bytes);
+    this.unitsPerEm = this.font.unitsPerEm;
+    this.ascent = this.font.ascent / this.unitsPerEm;
+    this.descent = this.font.descent / this.unitsPerEm;
+  }
+
+  hasGlyph(codePoint: number): boolean {
+    return this.font.hasGlyphForCodePoint(codePoint);
+  }
+
+  shape(text: string): Shaped {
+    let s = this.cache.get(text);
+    if (s) return s;
+    // Bound the cache for long-running processes; shaping is cheap to redo.
+    if (this.cache.size > 50_000) this.cache.clear();
+    const run = this.font.layout(text);
+    const scale = 1000 / this.unitsPerEm;
+    const glyphIds: number[] = [];
+    const advances: number[] = [];
+    const nominal: number[] = [];
+    let w = 0;
+    for (let i = 0; i < run.glyphs.length; i++) {
+      glyphIds.push(run.glyphs[i]!.id);
+      nominal.push(run.glyphs[i]!.advanceWidth);
+      const adv = run.positions[i]!.xAdvance;
+      advances.push(adv);
+      w += adv;
+    }
+    s = { glyphIds, advances, nominal, width1000: w * scale };
+    this.cache.set(text, s);
+    return s;
+  }
+
+  /** Width of `text` at `size` points, including kerning. */
+  width(text: string, size: number): number {
+    if (text === '') return 0;
+    return (this.shape(text).width1000 * size) / 1000;
+  }
+}
+
+export interface Resources {
+  faces: Record<FontStyle, FontFace>;
+  icc: Uint8Array;
+}
+
+let resources: Resources | undefined;
+
+/** Loads fonts and the ICC profile once per process. */
+export function loadResources(): Resources {
+  if (resources) return resources;
+  const root = projectRoot();
+  const faces = {} as Record<FontStyle, FontFace>;
+  for (const style of FONT_STYLES) {
+    faces[style] = new FontFace(style, new Uint8Array(readFileSync(join(root, 'templates', 'fonts', FONT_FILES[style]))));
+  }
+  const icc = new Uint8Array(readFileSync(join(root, 'templates', 'color', 'sRGB.icc')));
+  resources = { faces, icc };
+  return resources;
+}

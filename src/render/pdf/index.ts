@@ -1,0 +1,101 @@
+/**
+ * PDF renderer: DocumentTree → archival PDF/A-3b with empty signature fields.
+ *
+ * Pipeline: layout (pure: line breaking, hyphenation, pagination) → content streams (draw) →
+ * signature fields → PDF/A structures (XMP, output intent, attachments, ID) → pdf-lib save.
+ */
+import fontkit from '@pdf-lib/fontkit';
+import { PDFDocument, PDFName, PDFRef } from 'pdf-lib';
+import type { DocumentTree } from '../../document/tree.ts';
+import { FONT_STYLES, loadResources } from './fonts.ts';
+import type { FontStyle, Resources } from './fonts.ts';
+import { layoutDocument } from './layout.ts';
+import type { DateSlotBox, Layout, Measurer } from './layout.ts';
+import { pageContent } from './draw.ts';
+import type { DrawFont } from './draw.ts';
+import { addSignatureFields } from './fields.ts';
+import { applyPdfA, documentDigest } from './pdfa.ts';
+
+export { layoutDocument, PAGE, TEXT_WIDTH } from './layout.ts';
+export type { Layout, LaidOutPage, PageFragment, PageItem, TextLine, TextPiece, SignatureSlotBox, DateSlotBox } from './layout.ts';
+export { breakPoints } from './hyphenate.ts';
+export { parseSigningMetadata, ZV_NAMESPACE } from './pdfa.ts';
+export type { SigningMetadata, SigningEntry, DateSlotEntry } from './pdfa.ts';
+
+/** Subset tags: fixed per style so output is deterministic (the tag only has to be unique per file). */
+const SUBSET_TAG: Record<FontStyle, string> = { regular: 'ZWLSAA', bold: 'ZWLSAB', italic: 'ZWLSAC', boldItalic: 'ZWLSAD' };
+const RESOURCE_NAME: Record<FontStyle, string> = { regular: 'F1', bold: 'F2', italic: 'F3', boldItalic: 'F4' };
+
+function measurer(res: Resources): Measurer {
+  const r = res.faces.regular;
+  return {
+    width: (style, size, text) => res.faces[style].width(text, size),
+    hasGlyph: (style, cp) => res.faces[style].hasGlyph(cp),
+    ascent: r.ascent,
+    descent: r.descent,
+  };
+}
+
+/** Lays out a tree without producing a PDF (for inspection and tests). */
+export function layoutPdf(tree: DocumentTree): Layout {
+  return layoutDocument(tree, measurer(loadResources()));
+}
+
+export async function renderPdf(tree: DocumentTree): Promise<Uint8Array> {
+  const res = loadResources();
+  const layout = layoutDocument(tree, measurer(res));
+
+  const used = new Set<FontStyle>();
+  for (const page of layout.pages) for (const item of page.items) if (item.kind === 'text') for (const p of item.pieces) used.add(p.style);
+
+  const doc = await PDFDocument.create({ updateMetadata: false });
+  // pdf-lib would re-parse each TTF per document; hand it the process-wide parsed fonts instead
+  // (same Font objects that layout measured with, so glyph runs are guaranteed identical).
+  doc.registerFontkit({
+    create: (bytes: Uint8Array, name?: string) => FONT_STYLES.map((s) => res.faces[s]).find((f) => f.bytes === bytes)?.font ?? fontkit.create(bytes, name),
+  });
+
+  // Embed only the styles in use, subset (glyph extraction verified by the tests).
+  const fonts = {} as Record<FontStyle, DrawFont>;
+  const fontRefs: Record<string, PDFRef> = {};
+  for (const style of FONT_STYLES) {
+    if (!used.has(style)) continue;
+    const face = res.faces[style];
+    const pdfFont = await doc.embedFont(face.bytes, { subset: true, customName: `${SUBSET_TAG[style]}+${face.font.postscriptName}` });
+    const codes = new Map<string, string[]>();
+    fonts[style] = {
+      resourceName: RESOURCE_NAME[style],
+      unitsPerEm: face.unitsPerEm,
+      shape: (text) => face.shape(text),
+      encode: (text) => {
+        let c = codes.get(text);
+        if (!c) {
+          const hex = pdfFont.encodeText(text).toString().slice(1, -1);
+          c = hex.match(/.{4}/g) ?? [];
+          codes.set(text, c);
+        }
+        return c;
+      },
+    };
+    fontRefs[RESOURCE_NAME[style]] = pdfFont.ref;
+  }
+
+  const ctx = doc.context;
+  const contents: string[] = [];
+  const pageRefs: PDFRef[] = [];
+  const dateSlots: { pageIndex: number; slot: DateSlotBox }[] = [];
+  layout.pages.forEach((lp, pageIndex) => {
+    const page = doc.addPage([layout.width, layout.height]);
+    const content = pageContent(lp, fonts);
+    contents.push(content);
+    page.node.set(PDFName.of('Contents'), ctx.register(ctx.flateStream(content)));
+    page.node.set(PDFName.of('Resources'), ctx.obj({ Font: fontRefs }));
+    pageRefs.push(page.ref);
+    for (const item of lp.items) if (item.kind === 'date-slot') dateSlots.push({ pageIndex, slot: item });
+  });
+
+  const fields = addSignatureFields(doc, pageRefs, layout);
+  applyPdfA(doc, { tree, fields, dateSlots, digest: documentDigest(tree, contents), icc: res.icc });
+
+  return doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false });
+}

@@ -1,0 +1,332 @@
+/**
+ * PDF/A-3b document-level structures: Info dictionary and XMP metadata (kept consistent),
+ * sRGB output intent, associated files (embedded + /AF), /Lang, and a deterministic trailer /ID.
+ *
+ * Every date comes from tree.meta.created, never from the clock, and the ID is a SHA-256 digest
+ * of the tree and the page contents, so the same input always yields a byte-identical file.
+ *
+ * The signing order lives in the XMP under a custom namespace, declared through a PDF/A
+ * extension schema so that the metadata stays PDF/A-valid (custom catalog keys would not).
+ */
+import { createHash } from 'node:crypto';
+import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFName, PDFRef, PDFString } from 'pdf-lib';
+import type { DocumentTree } from '../../document/tree.ts';
+import type { DateSlotBox } from './layout.ts';
+import type { PlacedSignatureField } from './fields.ts';
+import { num } from './draw.ts';
+
+export const ZV_NAMESPACE = 'https://zielwerk.example/ns/1.0/';
+export const PRODUCER = 'Zielwerk PDF renderer (pdf-lib 1.17.1)';
+export const CREATOR_TOOL = 'Zielwerk';
+
+// ---------------------------------------------------------------------------------------------
+// Determinism helpers
+
+/** JSON with sorted keys; Dates as ISO strings, byte arrays as their SHA-256. */
+function canonical(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return { sha256: createHash('sha256').update(value).digest('hex'), size: value.length };
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = canonical(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** SHA-256 over the canonical tree and the rendered page contents. */
+export function documentDigest(tree: DocumentTree, pageContents: string[]): Buffer {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(canonical(tree)));
+  for (const c of pageContents) {
+    h.update('\u0000');
+    h.update(c);
+  }
+  return h.digest();
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** PDF date string in UTC: D:YYYYMMDDHHmmSS+00'00'. */
+export function pdfDate(d: Date): string {
+  return `D:${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}+00'00'`;
+}
+
+/** XMP date in UTC, same instant as pdfDate. */
+export function xmpDate(d: Date): string {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}+00:00`;
+}
+
+function uuidFrom(bytes: Uint8Array): string {
+  const h = Buffer.from(bytes.subarray(0, 16)).toString('hex');
+  return `uuid:${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+const xml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '');
+
+// ---------------------------------------------------------------------------------------------
+// Signing metadata (custom XMP namespace)
+
+export interface SigningEntry {
+  fieldName: string;
+  party: 'ministry' | 'partner';
+  index: number;
+  order: number;
+  name: string;
+  role: string;
+}
+
+export interface DateSlotEntry {
+  party: 'ministry' | 'partner';
+  /** 1-based page number. */
+  page: number;
+  rect: [number, number, number, number];
+  baseline: number;
+}
+
+export interface SigningMetadata {
+  dateStyle: string;
+  signatories: SigningEntry[];
+  dateSlots: DateSlotEntry[];
+}
+
+/** Fields are joined with '|'; a literal '|' or '\' inside a value is backslash-escaped. */
+const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+function splitEscaped(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '\\' && i + 1 < s.length) cur += s[++i];
+    else if (c === '|') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+const unxml = (s: string) =>
+  s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+
+function seqItems(xmp: string, prop: string): string[] {
+  const m = new RegExp(`<zv:${prop}>\\s*<rdf:Seq>([\\s\\S]*?)</rdf:Seq>\\s*</zv:${prop}>`).exec(xmp);
+  if (!m) return [];
+  return Array.from(m[1]!.matchAll(/<rdf:li>([\s\S]*?)<\/rdf:li>/g), (x) => unxml(x[1]!));
+}
+
+/**
+ * Reads the signing order (and open date slots) back from the XMP written by renderPdf —
+ * for the signing stage, which gets the PDF but not the tree.
+ */
+export function parseSigningMetadata(xmp: string): SigningMetadata {
+  const signatories = seqItems(xmp, 'signatories').map((line) => {
+    const [fieldName, party, index, order, name, role] = splitEscaped(line);
+    return { fieldName: fieldName!, party: party as SigningEntry['party'], index: Number(index), order: Number(order), name: name ?? '', role: role ?? '' };
+  });
+  const dateSlots = seqItems(xmp, 'dateSlots').map((line) => {
+    const [party, page, x1, y1, x2, y2, baseline] = splitEscaped(line);
+    return {
+      party: party as DateSlotEntry['party'],
+      page: Number(page),
+      rect: [Number(x1), Number(y1), Number(x2), Number(y2)] as [number, number, number, number],
+      baseline: Number(baseline),
+    };
+  });
+  const ds = /<zv:dateStyle>([^<]*)<\/zv:dateStyle>/.exec(xmp);
+  return { dateStyle: ds ? unxml(ds[1]!) : '', signatories, dateSlots };
+}
+
+// ---------------------------------------------------------------------------------------------
+// XMP
+
+export function buildXmp(tree: DocumentTree, signing: SigningMetadata, digest: Uint8Array): string {
+  const { meta } = tree;
+  const created = xmpDate(meta.created);
+  const keywords = meta.keywords.join(', ');
+  const li = (v: string) => `<rdf:li>${xml(v)}</rdf:li>`;
+  const sigLines = signing.signatories.map((s) => [s.fieldName, s.party, String(s.index), String(s.order), s.name, s.role].map(esc).join('|'));
+  const dateLines = signing.dateSlots.map((d) => [d.party, String(d.page), ...d.rect.map(num), num(d.baseline)].map(esc).join('|'));
+  const seq = (items: string[]) => (items.length ? `<rdf:Seq>${items.map(li).join('')}</rdf:Seq>` : '<rdf:Seq/>');
+  const prop = (name: string, valueType: string, description: string) =>
+    `<rdf:li rdf:parseType="Resource"><pdfaProperty:name>${name}</pdfaProperty:name><pdfaProperty:valueType>${valueType}</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>${xml(description)}</pdfaProperty:description></rdf:li>`;
+  const body = `<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">
+   <pdfaid:part>3</pdfaid:part>
+   <pdfaid:conformance>B</pdfaid:conformance>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+   <dc:format>application/pdf</dc:format>
+   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">${xml(meta.title)}</rdf:li></rdf:Alt></dc:title>
+   <dc:creator><rdf:Seq>${li(meta.author)}</rdf:Seq></dc:creator>
+   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">${xml(meta.subject)}</rdf:li></rdf:Alt></dc:description>
+   <dc:subject><rdf:Bag>${meta.keywords.map(li).join('')}</rdf:Bag></dc:subject>
+   <dc:language><rdf:Bag>${li(meta.language)}</rdf:Bag></dc:language>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">
+   <pdf:Producer>${xml(PRODUCER)}</pdf:Producer>
+   <pdf:Keywords>${xml(keywords)}</pdf:Keywords>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">
+   <xmp:CreatorTool>${xml(CREATOR_TOOL)}</xmp:CreatorTool>
+   <xmp:CreateDate>${created}</xmp:CreateDate>
+   <xmp:ModifyDate>${created}</xmp:ModifyDate>
+   <xmp:MetadataDate>${created}</xmp:MetadataDate>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">
+   <xmpMM:DocumentID>${uuidFrom(digest)}</xmpMM:DocumentID>
+   <xmpMM:InstanceID>${uuidFrom(digest.subarray(16))}</xmpMM:InstanceID>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:zv="${ZV_NAMESPACE}">
+   <zv:dateStyle>${xml(meta.dateStyle)}</zv:dateStyle>
+   <zv:signatories>${seq(sigLines)}</zv:signatories>
+   <zv:dateSlots>${seq(dateLines)}</zv:dateSlots>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+   <pdfaExtension:schemas>
+    <rdf:Bag>
+     <rdf:li rdf:parseType="Resource">
+      <pdfaSchema:schema>Zielwerk signing metadata</pdfaSchema:schema>
+      <pdfaSchema:namespaceURI>${ZV_NAMESPACE}</pdfaSchema:namespaceURI>
+      <pdfaSchema:prefix>zv</pdfaSchema:prefix>
+      <pdfaSchema:property>
+       <rdf:Seq>
+        ${prop('dateStyle', 'Text', "Date style for the signing stamp: 'long' (30. Mai 2023) or 'numeric' (24.01.2023)")}
+        ${prop('signatories', 'Seq Text', 'Signature fields in signing order; each entry fieldName|party|index|order|name|role (| and \\ escaped with \\)')}
+        ${prop('dateSlots', 'Seq Text', 'Blank date areas after "<place>, den"; each entry party|page|x1|y1|x2|y2|baseline in PDF user space')}
+       </rdf:Seq>
+      </pdfaSchema:property>
+     </rdf:li>
+    </rdf:Bag>
+   </pdfaExtension:schemas>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>`;
+  // Padding lets a later stage update the packet in place.
+  const padding = (' '.repeat(99) + '\n').repeat(20);
+  return `<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>\n${body}\n${padding}<?xpacket end="w"?>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog / trailer
+
+/** ASCII-only fallback for /F (the Unicode name goes into /UF). */
+function asciiName(s: string): string {
+  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '_');
+}
+
+export interface PdfAOptions {
+  tree: DocumentTree;
+  fields: PlacedSignatureField[];
+  dateSlots: { pageIndex: number; slot: DateSlotBox }[];
+  digest: Buffer;
+  icc: Uint8Array;
+}
+
+export function applyPdfA(doc: PDFDocument, opts: PdfAOptions): { xmp: string } {
+  const { tree, digest } = opts;
+  const ctx = doc.context;
+  const { meta } = tree;
+  const date = PDFString.of(pdfDate(meta.created));
+
+  // Info dictionary — mirrors the XMP exactly.
+  const info = ctx.obj({}) as PDFDict;
+  info.set(PDFName.of('Title'), PDFHexString.fromText(meta.title));
+  info.set(PDFName.of('Author'), PDFHexString.fromText(meta.author));
+  info.set(PDFName.of('Subject'), PDFHexString.fromText(meta.subject));
+  info.set(PDFName.of('Keywords'), PDFHexString.fromText(meta.keywords.join(', ')));
+  info.set(PDFName.of('Creator'), PDFHexString.fromText(CREATOR_TOOL));
+  info.set(PDFName.of('Producer'), PDFHexString.fromText(PRODUCER));
+  info.set(PDFName.of('CreationDate'), date);
+  info.set(PDFName.of('ModDate'), date);
+  ctx.trailerInfo.Info = ctx.register(info);
+
+  // XMP metadata, uncompressed (PDF/A forbids filters on the metadata stream).
+  const signing: SigningMetadata = {
+    dateStyle: meta.dateStyle,
+    signatories: opts.fields.map((f) => ({
+      fieldName: f.slot.fieldName,
+      party: f.slot.party,
+      index: f.slot.index,
+      order: f.slot.order,
+      name: f.slot.name,
+      role: f.slot.role,
+    })),
+    dateSlots: opts.dateSlots.map((d) => ({ party: d.slot.party, page: d.pageIndex + 1, rect: d.slot.rect, baseline: d.slot.baseline })),
+  };
+  const xmp = buildXmp(tree, signing, digest);
+  const metadata = ctx.stream(new TextEncoder().encode(xmp), { Type: 'Metadata', Subtype: 'XML' });
+  doc.catalog.set(PDFName.of('Metadata'), ctx.register(metadata));
+
+  // Output intent with the sRGB profile (text is DeviceGray, allowed with an output intent).
+  const iccRef = ctx.register(ctx.flateStream(opts.icc, { N: 3 }));
+  const intent = ctx.obj({
+    Type: 'OutputIntent',
+    S: 'GTS_PDFA1',
+    OutputConditionIdentifier: PDFString.of('sRGB IEC61966-2.1'),
+    Info: PDFString.of('sRGB IEC61966-2.1'),
+    RegistryName: PDFString.of('http://www.color.org'),
+    DestOutputProfile: iccRef,
+  });
+  doc.catalog.set(PDFName.of('OutputIntents'), ctx.obj([intent]));
+
+  doc.catalog.set(PDFName.of('Lang'), PDFString.of(meta.language || 'de-DE'));
+  doc.catalog.set(PDFName.of('ViewerPreferences'), ctx.obj({ DisplayDocTitle: true }));
+
+  // Associated files: /Names /EmbeddedFiles name tree (sorted, unique keys) + catalog /AF.
+  if (tree.attachments.length) {
+    const entries: { key: string; ref: PDFRef }[] = [];
+    const used = new Set<string>();
+    for (const a of tree.attachments) {
+      const content = a.content;
+      const stream = ctx.flateStream(content, {
+        Type: 'EmbeddedFile',
+        Subtype: a.mimeType || 'application/octet-stream',
+        Params: {
+          Size: content.length,
+          CreationDate: date,
+          ModDate: date,
+          CheckSum: PDFHexString.of(createHash('md5').update(content).digest('hex')),
+        },
+      });
+      const streamRef = ctx.register(stream);
+      const spec = ctx.obj({
+        Type: 'Filespec',
+        F: PDFString.of(asciiName(a.name)),
+        UF: PDFHexString.fromText(a.name),
+        Desc: PDFHexString.fromText(a.description),
+        AFRelationship: a.relationship,
+        EF: { F: streamRef, UF: streamRef },
+      });
+      const ref = ctx.register(spec);
+      let key = a.name;
+      for (let n = 2; used.has(key); n++) key = `${a.name} (${n})`;
+      used.add(key);
+      entries.push({ key, ref });
+    }
+    const af = PDFArray.withContext(ctx);
+    for (const e of entries) af.push(e.ref);
+    doc.catalog.set(PDFName.of('AF'), af);
+    // Name-tree keys must be sorted by their byte encoding (UTF-16BE text strings here).
+    const encoded = entries.map((e) => ({ ...e, bytes: Buffer.from(PDFHexString.fromText(e.key).asBytes()) }));
+    encoded.sort((x, y) => Buffer.compare(x.bytes, y.bytes));
+    const names = PDFArray.withContext(ctx);
+    for (const e of encoded) {
+      names.push(PDFHexString.fromText(e.key));
+      names.push(e.ref);
+    }
+    doc.catalog.set(PDFName.of('Names'), ctx.obj({ EmbeddedFiles: ctx.register(ctx.obj({ Names: names })) }));
+  }
+
+  // Deterministic file identifier (both halves equal: this is the original version).
+  const id = PDFHexString.of(digest.subarray(0, 16).toString('hex').toUpperCase());
+  ctx.trailerInfo.ID = ctx.obj([id, id]);
+  return { xmp };
+}
