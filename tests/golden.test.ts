@@ -112,6 +112,18 @@ for (const c of CASES) {
     const partners = c.signatories.length - 1;
     assert.deepEqual(fields.map((f) => f.getName()), ['sig-ministry-1', ...Array.from({ length: partners }, (_, i) => `sig-partner-${i + 1}`)]);
     for (const f of fields) assert.equal(f.acroField.dict.get(doc.context.obj('V') as never), undefined, `${f.getName()} must be unsigned`);
+    // Independent view: poppler's pdfsig sees the same fields, all unsigned.
+    const sig = run('pdfsig', [pdfPath(c)]);
+    assert.deepEqual([...sig.matchAll(/Signature Field Name: (\S+)/g)].map((m) => m[1]), fields.map((f) => f.getName()));
+    assert.equal((sig.match(/The signature form field is not signed\./g) ?? []).length, c.signatories.length);
+  });
+
+  test(`${c.name}: the signature block stays whole, on one page with the closing lines of the text`, () => {
+    const pages = Number(/Pages:\s+(\d+)/.exec(run('pdfinfo', [pdfPath(c)]))![1]);
+    const last = normaliseLines(run('pdftotext', ['-enc', 'UTF-8', '-f', String(pages), '-l', String(pages), pdfPath(c), '-']));
+    const names = c.signatories.map((s) => s.split('|')[0]);
+    for (const n of names) assert.ok(last.some((l) => l.includes(n)), `${n} on the last page`);
+    assert.ok(!/^Wiesbaden, den/.test(last[0]), 'the signature block does not open a page by itself');
   });
 }
 
