@@ -1,14 +1,13 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { projectRoot } from '../paths.ts';
-import { ValidationError } from '../model/agreement.ts';
+import { isValidIsoDate, ValidationError } from '../model/agreement.ts';
 import { TemplateError } from '../compose/markup.ts';
 import { listPartners } from '../registry/partners.ts';
 import { listMinistries } from '../registry/ministries.ts';
 import { listEditions } from '../registry/editions.ts';
 import { MEASURE_CATEGORIES } from '../registry/categories.ts';
 import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
-import { isValidIsoDate } from '../model/agreement.ts';
 
 const version: string = JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')).version;
 
