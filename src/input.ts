@@ -25,16 +25,14 @@ export function readJsonFile(path: string): JsonSource {
 }
 
 export function parseJsonBytes(bytes: Uint8Array, source: string): unknown {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    const offset = firstInvalidUtf8(bytes);
+  const decoded = decodeUtf8(bytes);
+  if ('badOffset' in decoded) {
     throw new ValidationError(
-      [{ path: '(file)', message: `is not valid UTF-8 text (first bad byte at offset ${offset}); save the file as UTF-8` }],
+      [{ path: '(file)', message: `is not valid UTF-8 text (first bad byte at offset ${decoded.badOffset}); save the file as UTF-8` }],
       source,
     );
   }
+  let text = decoded.text;
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     return JSON.parse(text);
@@ -52,17 +50,31 @@ export function parseJsonBytes(bytes: Uint8Array, source: string): unknown {
   }
 }
 
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  // Feed byte by byte in streaming mode: the decoder throws at the first byte that cannot continue a valid sequence.
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let sequenceStart = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if ((bytes[i] & 0xc0) !== 0x80) sequenceStart = i;
-    try {
-      decoder.decode(bytes.subarray(i, i + 1), { stream: true });
-    } catch {
-      return sequenceStart;
-    }
+/** Strict UTF-8 decoding; on failure, the offset of the first byte that starts an invalid sequence. */
+export function decodeUtf8(bytes: Uint8Array): { text: string } | { badOffset: number } {
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes) };
+  } catch {
+    return { badOffset: firstInvalidUtf8(bytes) };
   }
-  return sequenceStart; // an incomplete sequence at the very end
 }
+
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (n === 0) return i;
+    for (let k = 1; k <= n; k++) if (i + k >= b.length || (b[i + k] & 0xc0) !== 0x80) return i;
+    // Overlong forms, surrogates, beyond U+10FFFF.
+    const c1 = b[i + 1];
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    i += n + 1;
+  }
+  return b.length;
+}
+

@@ -7,6 +7,7 @@ import { listPartners } from '../registry/partners.ts';
 import { listMinistries } from '../registry/ministries.ts';
 import { listEditions } from '../registry/editions.ts';
 import { MEASURE_CATEGORIES } from '../registry/categories.ts';
+import { formatEuro } from '../compose/format.ts';
 import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 
 const version: string = JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')).version;
@@ -45,6 +46,62 @@ export async function main(argv: string[]): Promise<number> {
             process.stderr.write(`${f.source}: invalid input — nothing was written\n`);
             for (const p of f.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
           }
+          exitCode = 1;
+          return;
+        }
+        throw err;
+      }
+    });
+
+  program
+    .command('batch')
+    .description('generate all agreements of a year from one JSON, CSV or XLSX file, with manifest.json')
+    .argument('[input]', 'batch file (.json, .csv or .xlsx)')
+    .option('-o, --out <dir>', 'output directory (must not exist unless --force)')
+    .addOption(new Option('-f, --format <format>', 'restrict output to one format').choices([...OUTPUT_FORMATS]))
+    .option('--force', 'replace an existing output directory')
+    .option('--compare <file>', "previous year's batch file or manifest.json: warn about amounts changed by more than 50 %")
+    .option('-q, --quiet', 'no progress output')
+    .option('--check', 'only check the batch; write nothing')
+    .addOption(new Option('--template <format>', 'print an empty batch template to stdout').choices(['xlsx', 'csv']))
+    .option('--today <date>', 'treat this ISO date as today (for default agreement dates)')
+    .action(async (input: string | undefined, opts: { out?: string; format?: OutputFormat; force?: boolean; compare?: string; quiet?: boolean; check?: boolean; template?: 'xlsx' | 'csv'; today?: string }) => {
+      const { BatchError, loadBatch } = await import('../batch/load.ts');
+      if (opts.template) {
+        const table = await import('../batch/table.ts');
+        process.stdout.write(opts.template === 'xlsx' ? await table.xlsxTemplate() : table.csvTemplate());
+        return;
+      }
+      if (!input) throw new InvalidArgumentError('missing batch file (or --template xlsx|csv)');
+      try {
+        if (opts.check) {
+          const loaded = await loadBatch(input, { today: opts.today, compare: opts.compare });
+          for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+          process.stdout.write(`${input}: ${loaded.agreements.length} agreements, no problems found\n`);
+          return;
+        }
+        if (!opts.out) throw new InvalidArgumentError('--out <dir> is required');
+        const { runBatch } = await import('../batch/run.ts');
+        const { batchProgress } = await import('./progress.ts');
+        const result = await runBatch(input, {
+          out: opts.out,
+          formats: opts.format ? [opts.format] : [...OUTPUT_FORMATS],
+          force: opts.force,
+          compare: opts.compare,
+          today: opts.today,
+          progress: batchProgress(!!opts.quiet),
+        });
+        const m = result.manifest;
+        for (const w of m.warnings) process.stderr.write(`warning: ${w}\n`);
+        if (!opts.quiet) {
+          const amount = m.totals.amount === null ? '' : `, ${formatEuro(m.totals.amount)} in total${m.totals.budget !== null ? ` (budget ${formatEuro(m.totals.budget)})` : ''}`;
+          process.stdout.write(
+            `${m.totals.agreements} agreements (${m.type.toUpperCase()} ${m.year})${amount}: ${m.totals.files} files, ${(m.totals.bytes / 1024 / 1024).toFixed(1)} MB in ${result.seconds.toFixed(1)} s, peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MB → ${opts.out}\n`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof BatchError) {
+          process.stderr.write(err.message + '\n');
           exitCode = 1;
           return;
         }

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fontkit from '@pdf-lib/fontkit';
 import type { Font } from '@pdf-lib/fontkit';
+import { memoize } from './memo.ts';
 
 export type FontStyle = 'regular' | 'bold' | 'italic' | 'boldItalic';
 export const FONT_STYLES: readonly FontStyle[] = ['regular', 'bold', 'italic', 'boldItalic'];
@@ -66,12 +67,12 @@ export class FontFace {
   /** Ascent/descent in em (descent negative). */
   readonly ascent: number;
   readonly descent: number;
-  private cache = new Map<string, Shaped>();
 
   constructor(style: FontStyle, bytes: Uint8Array) {
     this.style = style;
     this.bytes = bytes;
     this.font = fontkit.create(bytes);
+    memoizeLayout(this.font);
     this.unitsPerEm = this.font.unitsPerEm;
     this.ascent = this.font.ascent / this.unitsPerEm;
     this.descent = this.font.descent / this.unitsPerEm;
@@ -81,11 +82,8 @@ export class FontFace {
     return this.font.hasGlyphForCodePoint(codePoint);
   }
 
-  shape(text: string): Shaped {
-    let s = this.cache.get(text);
-    if (s) return s;
-    // Bound the cache for long-running processes; shaping is cheap to redo.
-    if (this.cache.size > 50_000) this.cache.clear();
+  /** Glyphs and kerned advances of `text` (memoised: the line breaker measures the same words over and over). */
+  readonly shape = memoize((text: string): Shaped => {
     const run = this.font.layout(text);
     const scale = 1000 / this.unitsPerEm;
     const glyphIds: number[] = [];
@@ -99,16 +97,27 @@ export class FontFace {
       advances.push(adv);
       w += adv;
     }
-    s = { glyphIds, advances, nominal, width1000: w * scale };
-    this.cache.set(text, s);
-    return s;
-  }
+    return { glyphIds, advances, nominal, width1000: w * scale };
+  });
 
   /** Width of `text` at `size` points, including kerning. */
   width(text: string, size: number): number {
     if (text === '') return 0;
     return (this.shape(text).width1000 * size) / 1000;
   }
+}
+
+/**
+ * Shaping (GSUB/GPOS lookups) is the costliest step of rendering, and it happens twice per string:
+ * once when we measure, once when pdf-lib encodes the text for the subset font. The agreements repeat
+ * the same words, so the glyph runs of this process-wide font are memoised (bounded). pdf-lib only reads
+ * `glyphs` from a run; we read `glyphs` and `positions` — neither is mutated.
+ */
+function memoizeLayout(font: Font): void {
+  const original = font.layout.bind(font);
+  const cached = memoize((text: string) => original(text));
+  (font as { layout: Font['layout'] }).layout = ((text: string, features?: unknown) =>
+    features === undefined ? cached(text) : original(text, features as never)) as Font['layout'];
 }
 
 export interface Resources {

@@ -5,6 +5,7 @@
  * so it is loaded through createRequire with a minimal local signature.
  */
 import { createRequire } from 'node:module';
+import { memoize } from './memo.ts';
 
 interface HyphenModule {
   hyphenateSync(text: string, options?: { hyphenChar?: string; minWordLength?: number; exceptions?: string[] }): string;
@@ -31,7 +32,6 @@ export const MIN_HYPHENATE_LETTERS = 6;
 const LEFT_MIN = 2;
 const RIGHT_MIN = 3;
 
-const cache = new Map<string, BreakPoint[]>();
 const LETTER = /\p{L}/u;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
@@ -44,14 +44,7 @@ const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
  *   with the German patterns if it has at least 6 letters and at least one lower-case letter
  *   (acronyms are left alone).
  */
-export function breakPoints(word: string): BreakPoint[] {
-  const hit = cache.get(word);
-  if (hit) return hit;
-  if (cache.size > 50_000) cache.clear();
-  const result = compute(word);
-  cache.set(word, result);
-  return result;
-}
+export const breakPoints: (word: string) => BreakPoint[] = memoize((word) => compute(word));
 
 function compute(word: string): BreakPoint[] {
   const chars = Array.from(word);

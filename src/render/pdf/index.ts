@@ -4,6 +4,7 @@
  * Pipeline: layout (pure: line breaking, hyphenation, pagination) → content streams (draw) →
  * signature fields → PDF/A structures (XMP, output intent, attachments, ID) → pdf-lib save.
  */
+import { deflateSync } from 'node:zlib';
 import fontkit from '@pdf-lib/fontkit';
 import { PDFDocument, PDFName, PDFRef } from 'pdf-lib';
 import type { DocumentTree } from '../../document/tree.ts';
@@ -88,7 +89,8 @@ export async function renderPdf(tree: DocumentTree): Promise<Uint8Array> {
     const page = doc.addPage([layout.width, layout.height]);
     const content = pageContent(lp, fonts);
     contents.push(content);
-    page.node.set(PDFName.of('Contents'), ctx.register(ctx.flateStream(content)));
+    // Node's native zlib: several times faster than pdf-lib's JS deflate, and just as deterministic.
+    page.node.set(PDFName.of('Contents'), ctx.register(ctx.stream(deflateSync(Buffer.from(content, 'latin1')), { Filter: 'FlateDecode' })));
     page.node.set(PDFName.of('Resources'), ctx.obj({ Font: fontRefs }));
     pageRefs.push(page.ref);
     for (const item of lp.items) if (item.kind === 'date-slot') dateSlots.push({ pageIndex, slot: item });
