@@ -173,3 +173,70 @@ test('an interrupted batch (SIGTERM, SIGKILL) leaves no output; the next run cle
     cleanup();
   }
 });
+
+test('JSON, CSV and XLSX of the same year give identical manifests (apart from the source file)', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const manifests = ['json', 'csv', 'xlsx'].map((ext) => {
+      const out = join(dir, ext);
+      const r = zv(['batch', example(`aqb-2023-hessen.${ext}`), '--out', out, '-q', '--format', 'pdf'], EPOCH);
+      assert.equal(r.code, 0, `${ext}: ${r.stderr}`);
+      const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+      assert.equal(m.source.format, ext);
+      delete m.source;
+      return m;
+    });
+    assert.deepEqual(manifests[1], manifests[0], 'CSV manifest = JSON manifest');
+    assert.deepEqual(manifests[2], manifests[0], 'XLSX manifest = JSON manifest');
+    assert.equal(manifests[0].agreements.length, 26);
+  } finally {
+    cleanup();
+  }
+});
+
+test('problems in a CSV are reported in the file\'s own terms (line and column), nothing written', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const lines = readFileSync(example('aqb-2023-hessen.csv'), 'utf8').split('\n');
+    const header = lines.findIndex((l) => l.startsWith('Partner'));
+    const row = (n: number) => header + 1 + n; // 0-based index of the n-th data line
+    const cells = (i: number) => lines[i].split(';');
+    const a = cells(row(0));
+    a[1] = '1.058.100,123';
+    lines[row(0)] = a.join(';');
+    const b = cells(row(1));
+    b[2] = 'Qualifizierungs';
+    lines[row(1)] = b.join(';');
+    const file = join(dir, 'bad.csv');
+    writeFileSync(file, lines.join('\n'));
+    const r = zv(['batch', file, '--out', join(dir, 'out')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`Zeile ${row(0) + 1}, Spalte Betrag: `));
+    assert.match(r.stderr, new RegExp(`Zeile ${row(1) + 1}, Spalte Maßnahmenart: unknown category "Qualifizierungs"`));
+    assert.equal((r.stderr.match(/\n  /g) ?? []).length, 2, 'exactly the two problems (the budget check waits for valid amounts)');
+    assert.deepEqual(readdirSync(dir), ['bad.csv']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('zv batch --template xlsx writes a fillable sheet that reads back as a batch', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = spawnSync(process.execPath, [ZV, 'batch', '--template', 'xlsx'], { timeout: 60_000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.equal(r.stdout.subarray(0, 2).toString('latin1'), 'PK', 'an XLSX (zip) file');
+    const file = join(dir, 'vorlage.xlsx');
+    writeFileSync(file, r.stdout);
+    // The sheet is structurally valid: the only problems are the ones filling it in will solve —
+    // the other 25 partners and amounts that add up to the budget.
+    const check = zv(['batch', file, '--check']);
+    assert.equal(check.code, 1);
+    const problems = check.stderr.trim().split('\n').slice(1);
+    assert.equal(problems.length, 2, check.stderr);
+    assert.match(problems[0], /claims to be complete but 25 of 26 partners are missing/);
+    assert.match(problems[1], /Einstellungen, Zeile \d+ \(Gesamtbudget\): the amounts add up to 444\.000 Euro/);
+  } finally {
+    cleanup();
+  }
+});
