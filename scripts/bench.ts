@@ -2,7 +2,10 @@
  * Benchmark: speed and memory of composing and rendering agreements, printed as figures.
  * Run with `npm run bench`. Not a test: nothing here passes or fails on timing.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { composeFromData } from '../src/compose/index.ts';
 import { renderDocx } from '../src/render/docx.ts';
@@ -62,9 +65,10 @@ for (const [i, input] of inputs.entries()) {
     pdfBytes = p.length;
     docxBytes = d.length;
   }
-  rows.push([EXAMPLES[i], median(compose).toFixed(1), median(pdf).toFixed(1), median(docx).toFixed(1), (pdfBytes / 1024).toFixed(1), (docxBytes / 1024).toFixed(1)]);
+  const both = compose.map((c, k) => c + pdf[k] + docx[k]);
+  rows.push([EXAMPLES[i], median(compose).toFixed(1), median(pdf).toFixed(1), median(docx).toFixed(1), median(both).toFixed(1), (pdfBytes / 1024).toFixed(1), (docxBytes / 1024).toFixed(1)]);
 }
-table(['example', 'compose ms', 'PDF ms', 'DOCX ms', 'PDF KB', 'DOCX KB'], rows);
+table(['example (warm)', 'compose ms', 'PDF ms', 'DOCX ms', 'both ms', 'PDF KB', 'DOCX KB'], rows);
 
 // A whole year: 26 AQB + 26 SGB II agreements, sequentially, as the yearly run will do.
 const partners = listPartners();
@@ -92,3 +96,51 @@ const [bigPdf, bigMs] = await time(() => renderPdf(bigTree));
 console.log(`\n200-project agreement: PDF in ${bigMs.toFixed(0)} ms, ${(bigPdf.length / 1024).toFixed(1)} KB`);
 
 console.log(`\npeak RSS: ${mb(peakRss)} MB, heap used at end: ${mb(process.memoryUsage().heapUsed)} MB`);
+
+// ---------------------------------------------------------------------------------------------
+// The yearly batch through the real CLI (a fresh process, as a clerk runs it).
+const ZV = new URL('../bin/zv.js', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'zv-bench-'));
+function cliBatch(input: string, out: string): { seconds: number; peakMb: number; line: string } {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [ZV, 'batch', input, '--out', out, '--force'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = (performance.now() - started) / 1000;
+  if (r.status !== 0) throw new Error(`zv batch failed: ${r.stderr}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  const peakMb = Number(/peak memory (\d+) MB/.exec(line)?.[1] ?? NaN);
+  return { seconds, peakMb, line };
+}
+try {
+  const out26 = join(work, '2023');
+  const b26 = cliBatch(new URL('../examples/aqb-2023-hessen.json', import.meta.url).pathname, out26);
+  console.log(`\nCLI batch, 26 AQB agreements (examples/aqb-2023-hessen.json): ${b26.seconds.toFixed(2)} s wall incl. start-up, peak RSS ${b26.peakMb} MB`);
+
+  const synthetic = Array.from({ length: 1000 }, (_, i) => {
+    const n = String(i + 1).padStart(4, '0');
+    return {
+      partner: { id: `testkreis-${n}`, name: `Testkreis ${n}`, gender: 'm', nominative: `der Testkreis ${n}`, accusative: `den Testkreis ${n}`, dative: `dem Testkreis ${n}`, genitive: `des Testkreises ${n}`, locative: `im Testkreis ${n}`, seat: 'Teststadt' },
+      amount: 10000 + i,
+      measures: inputs[0].measures,
+      signatories: { partner: [{ name: `Erika Muster ${n}`, role: 'Landrätin' }] },
+    };
+  });
+  const bigInput = join(work, 'synthetic-1000.json');
+  writeFileSync(bigInput, JSON.stringify({ type: 'aqb', year: 2023, date: '2023-05-30', signatories: { ministry: [{ name: 'Kai Klose', role: 'Staatsminister' }] }, agreements: synthetic }));
+  const b1000 = cliBatch(bigInput, join(work, 'synthetic'));
+  console.log(`CLI batch, 1.000 synthetic agreements (PDF + DOCX): ${b1000.seconds.toFixed(1)} s, peak RSS ${b1000.peakMb} MB  (targets: < 60 s, < 300 MB)`);
+  rmSync(join(work, 'synthetic'), { recursive: true, force: true });
+
+  // The alternative a clerk would otherwise use: LibreOffice converting the 26 DOCX to PDF in one call.
+  const hasSoffice = spawnSync('soffice', ['--version'], { encoding: 'utf8' }).status === 0;
+  if (hasSoffice) {
+    const docx = readdirSync(out26).filter((f) => f.endsWith('.docx')).map((f) => join(out26, f));
+    const started = performance.now();
+    execFileSync('soffice', [`-env:UserInstallation=file://${join(work, 'lo-profile')}`, '--headless', '--convert-to', 'pdf', '--outdir', join(work, 'lo'), ...docx], { stdio: 'ignore' });
+    const lo = (performance.now() - started) / 1000;
+    console.log(`LibreOffice, 26 DOCX → PDF in one call: ${lo.toFixed(1)} s  → zv batch (DOCX + PDF) is ${(lo / b26.seconds).toFixed(1)}× faster (target ≥ 10×)`);
+  } else {
+    console.log('LibreOffice (soffice) not installed: comparison skipped');
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
