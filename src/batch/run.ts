@@ -1,15 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { renderFormats, type OutputFormat } from '../generate.ts';
 import { composeAgreement } from '../compose/index.ts';
-import { projectRoot } from '../paths.ts';
+import { toolVersion } from '../paths.ts';
 import { BatchError, loadBatch, type LoadedBatch } from './load.ts';
 
-const toolVersion: string = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).version;
 
 export interface ManifestFile {
   name: string;

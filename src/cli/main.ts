@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { projectRoot } from '../paths.ts';
+import { toolVersion } from '../paths.ts';
 import { isValidIsoDate, ValidationError } from '../model/agreement.ts';
 import { TemplateError } from '../compose/markup.ts';
 import { listPartners } from '../registry/partners.ts';
@@ -10,14 +9,13 @@ import { MEASURE_CATEGORIES } from '../registry/categories.ts';
 import { formatEuro } from '../compose/format.ts';
 import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 
-const version: string = JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')).version;
 
 /** Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage error, 3 unexpected failure. */
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('zv')
     .description('Zielwerk — Zielvereinbarungen (AQB, SGB II) from structured input to DOCX and archival PDF')
-    .version(version)
+    .version(toolVersion)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

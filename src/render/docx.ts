@@ -81,6 +81,26 @@ export const STYLE_IDS = {
 
 function paragraphStyles(language: string): IParagraphStyleOptions[] {
   const lang = { value: language };
+
+/** Built-in "heading n" styles (so Word's navigation pane works), restyled: centred, bold, kept with the next paragraph. */
+function headingStyle(level: 1 | 2 | 3, size: number, before: number, after: number, lang: { value: string }): IParagraphStyleOptions {
+  return {
+    id: STYLE_IDS[`heading${level}`],
+    name: `heading ${level}`,
+    basedOn: STYLE_IDS.normal,
+    next: STYLE_IDS.normal,
+    quickFormat: true,
+    uiPriority: 9,
+    run: { font: FONT, size, bold: true, language: lang },
+    paragraph: {
+      alignment: AlignmentType.CENTER,
+      spacing: { before, after, line: 288, lineRule: LineRuleType.AUTO },
+      keepNext: true,
+      keepLines: true,
+      outlineLevel: level - 1,
+    },
+  };
+}
   return [
     {
       id: STYLE_IDS.normal,
@@ -121,54 +141,9 @@ function paragraphStyles(language: string): IParagraphStyleOptions[] {
         keepLines: true,
       },
     },
-    {
-      id: STYLE_IDS.heading1,
-      name: 'heading 1',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.normal,
-      quickFormat: true,
-      uiPriority: 9,
-      run: { font: FONT, size: 24, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 480, after: 120, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-        outlineLevel: 0,
-      },
-    },
-    {
-      id: STYLE_IDS.heading2,
-      name: 'heading 2',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.normal,
-      quickFormat: true,
-      uiPriority: 9,
-      run: { font: FONT, size: 24, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 0, after: 240, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-        outlineLevel: 1,
-      },
-    },
-    {
-      id: STYLE_IDS.heading3,
-      name: 'heading 3',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.normal,
-      quickFormat: true,
-      uiPriority: 9,
-      run: { font: FONT, size: 22, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 120, after: 160, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-        outlineLevel: 2,
-      },
-    },
+    headingStyle(1, 24, 480, 120, lang),
+    headingStyle(2, 24, 0, 240, lang),
+    headingStyle(3, 22, 120, 160, lang),
     {
       id: STYLE_IDS.amount,
       name: 'Betrag',

@@ -5,9 +5,9 @@
  * which applies kerning) is cached per style and string, because the line breaker measures
  * the same words and word fragments over and over.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { templatesDir } from '../../paths.ts';
 import fontkit from '@pdf-lib/fontkit';
 import type { Font } from '@pdf-lib/fontkit';
 import { memoize } from './memo.ts';
@@ -25,26 +25,6 @@ const FONT_FILES: Record<FontStyle, string> = {
 export function styleOf(bold: boolean | undefined, italic: boolean | undefined): FontStyle {
   if (bold) return italic ? 'boldItalic' : 'bold';
   return italic ? 'italic' : 'regular';
-}
-
-let rootCache: string | undefined;
-
-/**
- * The project root: the nearest folder above this module that has package.json and templates/.
- * Resolved from import.meta.url so it works from src/ via tsx regardless of the process cwd.
- */
-export function projectRoot(): string {
-  if (rootCache) return rootCache;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'templates', 'fonts'))) {
-      rootCache = dir;
-      return dir;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('Zielwerk PDF renderer: project root (package.json + templates/fonts) not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
 }
 
 /** Result of shaping one string in one style: glyph ids and kerned advances in font units. */
@@ -130,12 +110,11 @@ let resources: Resources | undefined;
 /** Loads fonts and the ICC profile once per process. */
 export function loadResources(): Resources {
   if (resources) return resources;
-  const root = projectRoot();
   const faces = {} as Record<FontStyle, FontFace>;
   for (const style of FONT_STYLES) {
-    faces[style] = new FontFace(style, new Uint8Array(readFileSync(join(root, 'templates', 'fonts', FONT_FILES[style]))));
+    faces[style] = new FontFace(style, new Uint8Array(readFileSync(join(templatesDir, 'fonts', FONT_FILES[style]))));
   }
-  const icc = new Uint8Array(readFileSync(join(root, 'templates', 'color', 'sRGB.icc')));
+  const icc = new Uint8Array(readFileSync(join(templatesDir, 'color', 'sRGB.icc')));
   resources = { faces, icc };
   return resources;
 }
