@@ -32,10 +32,10 @@ export interface GenerateResult {
 }
 
 /** Problems of one input file, for reporting all files' problems together. */
-export class BatchValidationError extends Error {
+export class InputFilesError extends Error {
   constructor(public readonly failures: { source: string; problems: Problem[] }[]) {
     super(failures.map((f) => new ValidationError(f.problems, f.source).message).join('\n'));
-    this.name = 'BatchValidationError';
+    this.name = 'InputFilesError';
   }
 }
 
@@ -67,7 +67,7 @@ export async function generateAgreements(
       else throw err;
     }
   }
-  if (failures.length > 0) throw new BatchValidationError(failures);
+  if (failures.length > 0) throw new InputFilesError(failures);
 
   const results: GenerateResult[] = [];
   for (const { source, result } of composed) {

@@ -43,9 +43,16 @@ export class BatchError extends Error {
 export async function readBatchSource(path: string): Promise<BatchSource> {
   const ext = extname(path).toLowerCase();
   if (ext === '.csv' || ext === '.xlsx') {
-    const { readBatchTable } = await import('./table.ts');
-    const table = await readBatchTable(path);
-    return { path, format: table.format, bytes: table.fatal ? new Uint8Array() : readFileSync(path), data: table.data, readProblems: table.problems, fatal: table.fatal, locate: (p) => table.locate(p) };
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new BatchError(path, [{ path: '(file)', message: code === 'ENOENT' ? 'file not found' : (err as Error).message }]);
+    }
+    const { readCsv, readXlsx } = await import('./table.ts');
+    const table = ext === '.csv' ? readCsv(bytes, path) : await readXlsx(bytes, path);
+    return { path, format: table.format, bytes, data: table.data, readProblems: table.problems, fatal: table.fatal, locate: (p) => table.locate(p) };
   }
   if (ext !== '.json') throw new BatchError(path, [{ path: '(file)', message: `unsupported file type "${ext || '(none)'}" (expected .json, .csv or .xlsx)` }]);
   try {

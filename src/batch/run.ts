@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { fsyncDirectory, writeDurably } from '../store/atomic.ts';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { renderFormats, type OutputFormat } from '../generate.ts';
-import { composeAgreement } from '../compose/index.ts';
+import { composeResolved } from '../compose/index.ts';
 import { toolVersion } from '../paths.ts';
 import { BatchError, loadBatch, type LoadedBatch } from './load.ts';
 
@@ -83,26 +84,6 @@ function createdAt(): string {
   return (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
 }
 
-function writeDurable(path: string, bytes: Uint8Array | string): void {
-  writeFileSync(path, bytes, { flag: 'wx' });
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch {
-    /* not supported everywhere */
-  }
-}
-
 /** Staging directories of this output live beside it under a hidden name, so the final rename is atomic. */
 const stagingPrefix = (outDir: string) => `.${basename(outDir)}.partial-`;
 
@@ -136,8 +117,8 @@ export async function runBatch(inputPath: string, options: BatchOptions): Promis
   process.once('SIGTERM', cleanupOnSignal);
   try {
     const manifest = await renderAll(loaded, staging, options);
-    writeDurable(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    fsyncDir(staging);
+    writeDurably(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    fsyncDirectory(staging);
     // Swap into place: the old output (with --force) is moved aside first, then removed.
     let old: string | undefined;
     if (existsSync(outDir)) {
@@ -145,7 +126,7 @@ export async function runBatch(inputPath: string, options: BatchOptions): Promis
       renameSync(outDir, old);
     }
     renameSync(staging, outDir);
-    fsyncDir(parent);
+    fsyncDirectory(parent);
     if (old) rmSync(old, { recursive: true, force: true });
     return { manifest, outDir, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
@@ -165,14 +146,14 @@ async function renderAll(loaded: LoadedBatch, dir: string, options: BatchOptions
   let totalBytes = 0;
   for (const [i, agreement] of loaded.agreements.entries()) {
     // One agreement at a time: composed, rendered, written; only its hashes stay in memory.
-    const composed = composeAgreement(agreement.input, { today: options.today });
+    const composed = composeResolved(agreement.resolved);
     const r = composed.resolved;
     const rendered = await renderFormats(composed.tree, options.formats);
     const files: ManifestFile[] = [];
     for (const format of options.formats) {
       const bytes = rendered[format]!;
       const name = `${r.fileBase}.${format}`;
-      writeDurable(join(dir, name), bytes);
+      writeDurably(join(dir, name), bytes);
       files.push({ name, format, bytes: bytes.length, sha256: sha256(bytes) });
       totalBytes += bytes.length;
     }

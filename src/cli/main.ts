@@ -7,7 +7,7 @@ import { listMinistries } from '../registry/ministries.ts';
 import { listEditions } from '../registry/editions.ts';
 import { MEASURE_CATEGORIES } from '../registry/categories.ts';
 import { formatEuro } from '../compose/format.ts';
-import { BatchValidationError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
+import { InputFilesError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 
 
 /** Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage error, 3 unexpected failure. */
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
           for (const f of r.files) process.stdout.write(`${opts.dryRun ? '(dry run) ' : ''}${f.path}  ${(f.bytes / 1024).toFixed(1)} KB\n`);
         }
       } catch (err) {
-        if (err instanceof BatchValidationError) {
+        if (err instanceof InputFilesError) {
           for (const f of err.failures) {
             process.stderr.write(`${f.source}: invalid input — nothing was written\n`);
             for (const p of f.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);

@@ -50,7 +50,12 @@ function templateContext(a: ResolvedAgreement) {
 
 /** Validated input → resolved context → canonical template → document tree. */
 export function composeAgreement(input: AgreementInput, options: ComposeOptions = {}): ComposedAgreement {
-  const resolved = resolveAgreement(input, options);
+  return composeResolved(resolveAgreement(input, options), options.sourceBytes);
+}
+
+/** Resolved context → canonical template → document tree (for callers that resolved up front, like the batch). */
+export function composeResolved(resolved: ResolvedAgreement, sourceBytes?: Uint8Array): ComposedAgreement {
+  const input = resolved.input;
   const markup = renderTemplate(resolved.edition.template, templateContext(resolved));
   const blocks = parseMarkup(markup, resolved.edition.template).map((b) => (b.kind === 'signatures' ? signatureBlock(resolved) : b));
   const typeLabel = resolved.type === 'aqb' ? 'AQB' : 'SGB II';
@@ -74,7 +79,7 @@ export function composeAgreement(input: AgreementInput, options: ComposeOptions 
         mimeType: 'application/json',
         description: 'Eingabedaten dieser Zielvereinbarung (Zielwerk)',
         relationship: 'Source',
-        content: options.sourceBytes ?? new TextEncoder().encode(JSON.stringify(input, null, 2) + '\n'),
+        content: sourceBytes ?? new TextEncoder().encode(JSON.stringify(input, null, 2) + '\n'),
       },
     ],
   };

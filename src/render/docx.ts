@@ -79,28 +79,43 @@ export const STYLE_IDS = {
   footer: 'Footer',
 } as const;
 
-function paragraphStyles(language: string): IParagraphStyleOptions[] {
-  const lang = { value: language };
-
-/** Built-in "heading n" styles (so Word's navigation pane works), restyled: centred, bold, kept with the next paragraph. */
-function headingStyle(level: 1 | 2 | 3, size: number, before: number, after: number, lang: { value: string }): IParagraphStyleOptions {
+/**
+ * A centred, bold paragraph style kept together with what follows (title lines, headings, the amount).
+ * Headings use Word's built-in "heading n" ids so the navigation pane works.
+ */
+function centredStyle(
+  id: string,
+  name: string,
+  size: number,
+  spacing: { before: number; after: number },
+  lang: { value: string },
+  extra: Partial<IParagraphStyleOptions> = {},
+  outlineLevel?: number,
+): IParagraphStyleOptions {
   return {
-    id: STYLE_IDS[`heading${level}`],
-    name: `heading ${level}`,
+    id,
+    name,
     basedOn: STYLE_IDS.normal,
     next: STYLE_IDS.normal,
     quickFormat: true,
-    uiPriority: 9,
+    ...extra,
     run: { font: FONT, size, bold: true, language: lang },
     paragraph: {
       alignment: AlignmentType.CENTER,
-      spacing: { before, after, line: 288, lineRule: LineRuleType.AUTO },
+      spacing: { ...spacing, line: 288, lineRule: LineRuleType.AUTO },
       keepNext: true,
       keepLines: true,
-      outlineLevel: level - 1,
+      ...(outlineLevel !== undefined ? { outlineLevel } : {}),
     },
   };
 }
+
+const headingStyle = (level: 1 | 2 | 3, size: number, before: number, after: number, lang: { value: string }) =>
+  centredStyle(STYLE_IDS[`heading${level}`], `heading ${level}`, size, { before, after }, lang, { uiPriority: 9 }, level - 1);
+
+function paragraphStyles(language: string): IParagraphStyleOptions[] {
+  const lang = { value: language };
+
   return [
     {
       id: STYLE_IDS.normal,
@@ -112,52 +127,12 @@ function headingStyle(level: 1 | 2 | 3, size: number, before: number, after: num
         spacing: { before: 0, after: 160, line: 288, lineRule: LineRuleType.AUTO }, // 1.2 lines, 8 pt after
       },
     },
-    {
-      id: STYLE_IDS.title,
-      name: 'Title',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.titleBlock,
-      quickFormat: true,
-      uiPriority: 10,
-      run: { font: FONT, size: 36, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 0, after: 240, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-      },
-    },
-    {
-      id: STYLE_IDS.titleBlock,
-      name: 'Titelblock',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.titleBlock,
-      quickFormat: true,
-      run: { font: FONT, size: 24, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 0, after: 120, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-      },
-    },
+    centredStyle(STYLE_IDS.title, 'Title', 36, { before: 0, after: 240 }, lang, { next: STYLE_IDS.titleBlock, uiPriority: 10 }),
+    centredStyle(STYLE_IDS.titleBlock, 'Titelblock', 24, { before: 0, after: 120 }, lang, { next: STYLE_IDS.titleBlock }),
     headingStyle(1, 24, 480, 120, lang),
     headingStyle(2, 24, 0, 240, lang),
     headingStyle(3, 22, 120, 160, lang),
-    {
-      id: STYLE_IDS.amount,
-      name: 'Betrag',
-      basedOn: STYLE_IDS.normal,
-      next: STYLE_IDS.normal,
-      quickFormat: true,
-      run: { font: FONT, size: 24, bold: true, language: lang },
-      paragraph: {
-        alignment: AlignmentType.CENTER,
-        spacing: { before: 120, after: 280, line: 288, lineRule: LineRuleType.AUTO },
-        keepNext: true,
-        keepLines: true,
-      },
-    },
+    centredStyle(STYLE_IDS.amount, 'Betrag', 24, { before: 120, after: 280 }, lang),
     {
       id: STYLE_IDS.listParagraph,
       name: 'List Paragraph',

@@ -7,7 +7,9 @@ export interface PendingFile {
   bytes: Uint8Array;
 }
 
-function writeDurably(path: string, bytes: Uint8Array): void {
+/** Creates `path` (it must not exist), writes all bytes and fsyncs them before returning. */
+export function writeDurably(path: string, bytes: Uint8Array | string): void {
+  if (typeof bytes === 'string') bytes = Buffer.from(bytes, 'utf8');
   const fd = openSync(path, 'wx', 0o644);
   try {
     let offset = 0;
@@ -37,15 +39,16 @@ export function writeFilesAtomically(files: PendingFile[]): void {
     throw err;
   }
   files.forEach((f, i) => renameSync(temps[i], f.path));
-  const dirs = new Set(files.map((f) => dirname(f.path)));
-  for (const d of dirs) {
-    // fsync the directory so the renames themselves survive a crash.
-    try {
-      const fd = openSync(d, 'r');
-      fsyncSync(fd);
-      closeSync(fd);
-    } catch {
-      /* not supported on every platform; the data itself is already durable */
-    }
+  for (const d of new Set(files.map((f) => dirname(f.path)))) fsyncDirectory(d);
+}
+
+/** fsyncs a directory so that renames and new entries in it survive a crash. */
+export function fsyncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch {
+    /* not supported on every platform; the file data itself is already durable */
   }
 }

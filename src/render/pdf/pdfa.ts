@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFName, PDFRef, PDFString } from 'pdf-lib';
-import type { DocumentTree } from '../../document/tree.ts';
+import type { DocumentTree, SignatorySlot } from '../../document/tree.ts';
 import type { DateSlotBox } from './layout.ts';
 import type { PlacedSignatureField } from './fields.ts';
 import { num } from './draw.ts';
@@ -72,14 +72,7 @@ const xml = (s: string) =>
 // ---------------------------------------------------------------------------------------------
 // Signing metadata (custom XMP namespace)
 
-export interface SigningEntry {
-  fieldName: string;
-  party: 'ministry' | 'partner';
-  index: number;
-  order: number;
-  name: string;
-  role: string;
-}
+export type SigningEntry = Pick<SignatorySlot, 'fieldName' | 'party' | 'index' | 'order' | 'name' | 'role'>;
 
 export interface DateSlotEntry {
   party: 'ministry' | 'partner';
