@@ -8,6 +8,7 @@ import { listEditions } from '../registry/editions.ts';
 import { MEASURE_CATEGORIES } from '../registry/categories.ts';
 import { formatEuro } from '../compose/format.ts';
 import { InputFilesError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
+import { addSigningCommands, REFUSALS } from './signing.ts';
 
 
 /** Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage error, 3 unexpected failure. */
@@ -141,6 +142,10 @@ export async function main(argv: string[]): Promise<number> {
       printTable(['category', 'title'], MEASURE_CATEGORIES.map((c) => [c.id, c.title]));
     });
 
+  addSigningCommands(program, (code) => {
+    exitCode = code;
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -149,6 +154,10 @@ export async function main(argv: string[]): Promise<number> {
     if (code?.startsWith('commander.')) return 2;
     if (err instanceof ValidationError) {
       process.stderr.write(err.message + '\n');
+      return 1;
+    }
+    if (REFUSALS.some((E) => err instanceof E)) {
+      process.stderr.write(`refused: ${(err as Error).message} — nothing was written\n`);
       return 1;
     }
     if (err instanceof TemplateError) {

@@ -1,0 +1,788 @@
+/**
+ * Key store for signing identities, kept under <dataDir>/keys/:
+ *
+ *   ca.cert.pem, ca.key.pem          the local "Zielwerk Demo-CA" (not a qualified trust service)
+ *   signatories/<slug>-<hash>.json   demo-CA certificates, one per name + role + organisation
+ *   imported/<slug>-<hash>.json      identities imported from PKCS#12, one per person name
+ *
+ * Every private key is stored as encrypted PKCS#8 (PBES2, AES-256-CBC) under the store passphrase
+ * (ZV_KEY_PASSPHRASE). The directories are 0700 and the files 0600.
+ *
+ * Our own certificates are RSA-2048 / SHA-256 (the widest validator support, poppler's pdfsig
+ * included), built with asn1js and signed with node's crypto. PKCS#12 files are read with
+ * node-forge, which handles both the modern OpenSSL 3 default (PBES2 with AES-256-CBC, PBKDF2
+ * with HMAC-SHA-256, SHA-256 MAC) and the legacy formats (RC2-40 / 3DES with SHA-1 MAC). Not
+ * supported: PBMAC1 integrity (OpenSSL 3.4+ -pbmac1_pbkdf2) and public-key integrity mode.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign as signData, X509Certificate, type KeyObject } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import forge from 'node-forge';
+import type { SignatoryPerson, SigningIdentity } from './identity.ts';
+import { writeFilesAtomically } from '../store/atomic.ts';
+
+/** Used only when ZV_KEY_PASSPHRASE is unset in dev mode; it is public, so it protects nothing. */
+export const DEFAULT_DEV_PASSPHRASE = 'zielwerk-dev-only-passphrase-not-secret';
+const MIN_PASSPHRASE_LENGTH = 12;
+
+export class KeyStoreError extends Error {
+  name = 'KeyStoreError';
+}
+
+export interface PassphraseChoice {
+  passphrase: string;
+  /** True unless ZV_ENV or NODE_ENV is "production". */
+  dev: boolean;
+  /** Set when the public default passphrase is in use; the CLI prints it to stderr. */
+  warning?: string;
+}
+
+const DEV_PASSPHRASE_WARNING = [
+  '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+  '!! WARNING: ZV_KEY_PASSPHRASE is not set. Private signing keys are encrypted',
+  '!! with the PUBLIC default development passphrase and are NOT protected.',
+  '!! Use this for development and demos only. For real use set ZV_KEY_PASSPHRASE',
+  '!! (at least 12 characters) and ZV_ENV=production.',
+  '!!',
+  '!! WARNUNG: ZV_KEY_PASSPHRASE ist nicht gesetzt. Die privaten Signaturschlüssel',
+  '!! sind mit der ÖFFENTLICH bekannten Entwicklungs-Passphrase verschlüsselt und',
+  '!! damit NICHT geschützt. Nur für Entwicklung und Vorführungen! Für den echten',
+  '!! Einsatz ZV_KEY_PASSPHRASE (mindestens 12 Zeichen) und ZV_ENV=production setzen.',
+  '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+].join('\n');
+
+/**
+ * ZV_KEY_PASSPHRASE if set (at least 12 characters). If unset (or empty): refused in production
+ * (ZV_ENV or NODE_ENV = "production"); in dev mode the public default plus a loud warning.
+ */
+export function choosePassphrase(env: NodeJS.ProcessEnv = process.env): PassphraseChoice {
+  const production = env.ZV_ENV === 'production' || env.NODE_ENV === 'production';
+  const given = env.ZV_KEY_PASSPHRASE;
+  if (given !== undefined && given !== '') {
+    if ([...given].length < MIN_PASSPHRASE_LENGTH) {
+      throw new KeyStoreError(`ZV_KEY_PASSPHRASE is too short: it must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
+    }
+    if (given === DEFAULT_DEV_PASSPHRASE) {
+      if (production) throw new KeyStoreError('ZV_KEY_PASSPHRASE is the public default development passphrase, which is refused in production: choose a passphrase of your own');
+      return { passphrase: given, dev: true, warning: DEV_PASSPHRASE_WARNING };
+    }
+    return { passphrase: given, dev: !production };
+  }
+  if (production) {
+    throw new KeyStoreError(
+      'ZV_KEY_PASSPHRASE is not set: in production the private signing keys must be encrypted with a passphrase of your own. ' +
+        `Set ZV_KEY_PASSPHRASE (at least ${MIN_PASSPHRASE_LENGTH} characters) and keep it safe; without it the stored keys cannot be used.`,
+    );
+  }
+  return { passphrase: DEFAULT_DEV_PASSPHRASE, dev: true, warning: DEV_PASSPHRASE_WARNING };
+}
+
+export interface CertificateInfo {
+  /** RFC 4514 form, most specific attribute first ("CN=…, O=…, C=DE"). */
+  subject: string;
+  issuer: string;
+  /** Upper-case hex, as OpenSSL prints it. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** Lower-case hex SHA-256 of the DER certificate. */
+  sha256: string;
+  source: 'demo-ca' | 'pkcs12';
+  /** For imported certificates: the name it was imported for; role and organisation come from the certificate's title and O (or ""). */
+  name: string;
+  role: string;
+  organisation: string;
+}
+
+const CA_COMMON_NAME = 'Zielwerk Demo-CA (kein qualifizierter Vertrauensdienst)';
+const CA_ORGANISATION = 'Zielwerk (Demo)';
+const CA_YEARS = 20;
+const SIGNATORY_YEARS = 5;
+const DAY_MS = 86_400_000;
+/**
+ * Certificates start one day before they are needed: signing time is "now" (documents of past
+ * years are signed today, not back-dated), so a day covers only clock skew between machines.
+ */
+const CLOCK_SKEW_MS = DAY_MS;
+const IDENTITY_FORMAT = 'zielwerk-identity/1';
+
+const OID = {
+  commonName: '2.5.4.3',
+  country: '2.5.4.6',
+  organisation: '2.5.4.10',
+  title: '2.5.4.12',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  basicConstraints: '2.5.29.19',
+  authorityKeyIdentifier: '2.5.29.35',
+};
+
+interface StoredIdentity {
+  format: typeof IDENTITY_FORMAT;
+  name: string;
+  role: string;
+  organisation: string;
+  source: 'demo-ca' | 'pkcs12';
+  certificate: string;
+  chain: string[];
+  privateKey: string;
+}
+
+interface LoadedCa {
+  der: Uint8Array;
+  x509: X509Certificate;
+  info: CertificateInfo;
+}
+
+const generateRsaKeyPair = promisify(generateKeyPair);
+
+export class KeyStore {
+  /** Serialises issuing and importing within this process, so concurrent signatures for one person share one certificate. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly dir: string,
+    private readonly passphrase: string,
+  ) {}
+
+  /**
+   * dir = <dataDir>/keys. Creates nothing until init()/identityFor()/importPkcs12(). An empty
+   * passphrase is accepted for passphrase-free uses (list(), caCertificatePem()); any use of a
+   * private key then fails with a KeyStoreError.
+   */
+  static open(dataDir: string, passphrase: string): KeyStore {
+    return new KeyStore(join(dataDir, 'keys'), passphrase);
+  }
+
+  /** Creates the demo CA if absent (idempotent). Returns whether it was created and its info. */
+  init(): Promise<{ created: boolean; ca: CertificateInfo }> {
+    return this.exclusive(async () => {
+      const existed = this.caExists();
+      const { ca } = await this.ensureCa();
+      return { created: !existed, ca: ca.info };
+    });
+  }
+
+  /** The CA certificate as PEM (throws KeyStoreError if not initialised). */
+  caCertificatePem(): string {
+    return toPem('CERTIFICATE', this.readCa().der);
+  }
+
+  /**
+   * The identity for a person: an imported PKCS#12 for that name wins; otherwise a demo-CA
+   * certificate, issued on first use and reused for the same name + role + organisation.
+   * Refused when the certificate is not valid at `at` (default now), the signing time.
+   */
+  identityFor(person: SignatoryPerson, opts: { at?: Date } = {}): Promise<SigningIdentity> {
+    return this.exclusive(async () => {
+      const p = checkPerson(person);
+      const at = opts.at ?? new Date();
+      const importedPath = this.importedPath(p.name);
+      if (existsSync(importedPath)) return this.useStored(importedPath, at);
+
+      const { ca, key } = await this.ensureCa();
+      const path = this.demoPath(p);
+      if (existsSync(path)) {
+        const stored = readStored(path);
+        // A certificate from an earlier Demo-CA (ca.* deleted and recreated) would not chain: reissue.
+        if (stored.chain.length > 0 && sha256Hex(new X509Certificate(stored.chain[0]).raw) === ca.info.sha256) return this.useStored(path, at);
+      }
+      await this.issueLocked(p, this.defaultValidity(ca, at), ca, key);
+      return this.useStored(path, at);
+    });
+  }
+
+  /** Imports a PKCS#12 for the given person name; the private key is re-encrypted with the store passphrase. Writes nothing on failure. */
+  importPkcs12(bytes: Uint8Array, password: string, forName: string): Promise<CertificateInfo> {
+    return this.exclusive(async () => {
+      const name = normalise(forName);
+      if (!name) throw new KeyStoreError('importing a PKCS#12 file needs the name of the person it belongs to');
+      const { key, certificate, chain } = readPkcs12(bytes, password);
+      const stored: StoredIdentity = {
+        format: IDENTITY_FORMAT,
+        name,
+        role: attribute(certificate, OID.title) ?? '',
+        organisation: attribute(certificate, OID.organisation) ?? '',
+        source: 'pkcs12',
+        certificate: toPem('CERTIFICATE', certificate),
+        chain: chain.map((c) => toPem('CERTIFICATE', c)),
+        privateKey: this.encryptKey(key),
+      };
+      this.ensureDirs();
+      writePrivateFiles([{ path: this.importedPath(name), text: JSON.stringify(stored, null, 2) + '\n' }]);
+      return describeStored(stored);
+    });
+  }
+
+  /** All certificates in the store: the CA first, then the signatories by name. */
+  list(): CertificateInfo[] {
+    const result: CertificateInfo[] = [];
+    if (existsSync(this.caCertPath)) result.push(this.readCa().info);
+    const people: CertificateInfo[] = [];
+    for (const sub of ['imported', 'signatories']) {
+      const dir = join(this.dir, sub);
+      if (!existsSync(dir)) continue;
+      for (const file of readdirSync(dir).sort()) {
+        if (file.startsWith('.') || !file.endsWith('.json')) continue; // skips temporaries of interrupted writes
+        people.push(describeStored(readStored(join(dir, file))));
+      }
+    }
+    people.sort((a, b) => a.name.localeCompare(b.name, 'de') || a.source.localeCompare(b.source) || a.notBefore.getTime() - b.notBefore.getTime());
+    return [...result, ...people];
+  }
+
+  /** Test/ops hook: issues a demo-CA certificate with explicit validity, replacing the stored one for that person. */
+  issue(person: SignatoryPerson, validity: { notBefore: Date; notAfter: Date }): Promise<CertificateInfo> {
+    return this.exclusive(async () => {
+      const p = checkPerson(person);
+      const { ca, key } = await this.ensureCa();
+      const notBefore = wholeSeconds(validity.notBefore);
+      const notAfter = wholeSeconds(validity.notAfter);
+      if (!(notBefore < notAfter)) throw new KeyStoreError(`invalid validity: notBefore ${iso(notBefore)} is not before notAfter ${iso(notAfter)}`);
+      if (notBefore < ca.info.notBefore || notAfter > ca.info.notAfter) {
+        throw new KeyStoreError(`cannot issue a certificate valid from ${iso(notBefore)} to ${iso(notAfter)}: the Demo-CA itself is valid only from ${iso(ca.info.notBefore)} to ${iso(ca.info.notAfter)}`);
+      }
+      return describeStored(await this.issueLocked(p, { notBefore, notAfter }, ca, key));
+    });
+  }
+
+  // ---- internals ----
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private get caCertPath(): string {
+    return join(this.dir, 'ca.cert.pem');
+  }
+
+  private get caKeyPath(): string {
+    return join(this.dir, 'ca.key.pem');
+  }
+
+  private importedPath(name: string): string {
+    const n = normalise(name);
+    return join(this.dir, 'imported', `${slug(n)}-${sha256Hex(n).slice(0, 12)}.json`);
+  }
+
+  private demoPath(p: SignatoryPerson): string {
+    return join(this.dir, 'signatories', `${slug(p.name)}-${sha256Hex([p.name, p.role, p.organisation].join('\u0000')).slice(0, 12)}.json`);
+  }
+
+  private caExists(): boolean {
+    return existsSync(this.caCertPath) || existsSync(this.caKeyPath);
+  }
+
+  private readCa(): LoadedCa {
+    if (!existsSync(this.caCertPath)) throw new KeyStoreError(`the key store in ${this.dir} has no Demo-CA yet (run init first)`);
+    const x509 = parseCertificate(readFileSync(this.caCertPath, 'utf8'), this.caCertPath);
+    const der = new Uint8Array(x509.raw);
+    const info = describe(der, { source: 'demo-ca', name: attribute(der, OID.commonName) ?? CA_COMMON_NAME, role: '', organisation: attribute(der, OID.organisation) ?? '' });
+    return { der, x509, info };
+  }
+
+  /** Loads the CA with its key (checking the passphrase), creating both when the store is new. */
+  private async ensureCa(): Promise<{ ca: LoadedCa; key: KeyObject }> {
+    const haveCert = existsSync(this.caCertPath);
+    const haveKey = existsSync(this.caKeyPath);
+    if (haveCert !== haveKey) {
+      const missing = haveCert ? this.caKeyPath : this.caCertPath;
+      throw new KeyStoreError(`the key store in ${this.dir} is incomplete: ${missing} is missing. Restore it from a backup, or remove the other ca.* file to have a new Demo-CA created (all demo certificates are then reissued).`);
+    }
+    if (!haveCert) await this.createCa();
+    const ca = this.readCa();
+    const key = this.decryptKey(readFileSync(this.caKeyPath, 'utf8'), this.caKeyPath);
+    assertKeyMatches(key, ca.x509, this.caKeyPath);
+    return { ca, key };
+  }
+
+  private async createCa(): Promise<void> {
+    this.assertPassphrase(); // before anything is created
+    const now = wholeSeconds(new Date());
+    const { publicKey, privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const name = encodeName([
+      [OID.country, 'DE'],
+      [OID.organisation, CA_ORGANISATION],
+      [OID.commonName, CA_COMMON_NAME],
+    ]);
+    const der = buildCertificate({
+      issuer: name,
+      subject: name,
+      notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+      notAfter: addYears(now, CA_YEARS),
+      spki,
+      extensions: [
+        extension(OID.basicConstraints, true, new asn1js.Sequence({ value: [new asn1js.Boolean({ value: true }), new asn1js.Integer({ value: 0 })] })),
+        extension(OID.keyUsage, true, keyUsageBits({ keyCertSign: true, cRLSign: true })),
+        extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(spki) })),
+      ],
+      signer: privateKey,
+    });
+    this.ensureDirs();
+    // Both files in one atomic group, so a crash cannot leave a certificate without its key.
+    writePrivateFiles([
+      { path: this.caCertPath, text: toPem('CERTIFICATE', der) },
+      { path: this.caKeyPath, text: this.encryptKey(privateKey) },
+    ]);
+  }
+
+  private defaultValidity(ca: LoadedCa, at: Date): { notBefore: Date; notAfter: Date } {
+    const { notBefore: caFrom, notAfter: caTo } = ca.info;
+    if (at < caFrom || at > caTo) {
+      throw new KeyStoreError(`cannot issue a demo certificate for signing at ${iso(at)}: the Demo-CA is valid only from ${iso(caFrom)} to ${iso(caTo)}`);
+    }
+    const now = new Date();
+    const notBefore = new Date(Math.max(caFrom.getTime(), wholeSeconds(new Date(Math.min(now.getTime(), at.getTime()))).getTime() - CLOCK_SKEW_MS));
+    const notAfter = new Date(Math.min(caTo.getTime(), addYears(wholeSeconds(now), SIGNATORY_YEARS).getTime()));
+    if (at > notAfter) {
+      throw new KeyStoreError(`cannot issue a demo certificate for signing at ${iso(at)}: a new certificate would be valid only until ${iso(notAfter)}`);
+    }
+    return { notBefore, notAfter };
+  }
+
+  private async issueLocked(p: SignatoryPerson, validity: { notBefore: Date; notAfter: Date }, ca: LoadedCa, caKey: KeyObject): Promise<StoredIdentity> {
+    const { publicKey, privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const subject: Array<[string, string]> = [[OID.country, 'DE']];
+    // Empty attributes are not allowed in a DN, so a missing organisation or role is left out.
+    if (p.organisation) subject.push([OID.organisation, p.organisation]);
+    if (p.role) subject.push([OID.title, p.role]);
+    subject.push([OID.commonName, p.name]);
+    const der = buildCertificate({
+      issuer: issuerNameOf(ca.der),
+      subject: encodeName(subject),
+      ...validity,
+      spki,
+      extensions: [
+        extension(OID.basicConstraints, true, new asn1js.Sequence({ value: [] })),
+        extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, nonRepudiation: true })),
+        extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(spki) })),
+        extension(OID.authorityKeyIdentifier, false, new asn1js.Sequence({ value: [new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: keyIdentifier(ca.x509.publicKey.export({ type: 'spki', format: 'der' })) })] })),
+        // No extended key usage on purpose: older Acrobat and NSS (pdfsig) reject unknown EKUs such
+        // as id-kp-documentSigning, while an absent EKU is accepted everywhere.
+      ],
+      signer: caKey,
+    });
+    const stored: StoredIdentity = {
+      format: IDENTITY_FORMAT,
+      name: p.name,
+      role: p.role,
+      organisation: p.organisation,
+      source: 'demo-ca',
+      certificate: toPem('CERTIFICATE', der),
+      chain: [toPem('CERTIFICATE', ca.der)],
+      privateKey: this.encryptKey(privateKey),
+    };
+    this.ensureDirs();
+    writePrivateFiles([{ path: this.demoPath(p), text: JSON.stringify(stored, null, 2) + '\n' }]);
+    return stored;
+  }
+
+  private useStored(path: string, at: Date): SigningIdentity {
+    const stored = readStored(path);
+    const cert = parseCertificate(stored.certificate, path);
+    const der = new Uint8Array(cert.raw);
+    const { notBefore, notAfter } = validityOf(der);
+    if (at < notBefore || at > notAfter) {
+      const state = at < notBefore ? 'not yet valid' : 'expired';
+      const remedy = stored.source === 'pkcs12' ? 'import a current certificate' : `delete ${path} to have a new demo certificate issued`;
+      throw new KeyStoreError(
+        `the certificate of "${stored.name}" (serial ${cert.serialNumber}) is ${state} at the signing time ${iso(at)}: it is valid from ${iso(notBefore)} to ${iso(notAfter)}; ${remedy}`,
+      );
+    }
+    const privateKey = this.decryptKey(stored.privateKey, path);
+    assertKeyMatches(privateKey, cert, path);
+    return { certificate: der, chain: stored.chain.map((pem) => new Uint8Array(parseCertificate(pem, path).raw)), privateKey, source: stored.source };
+  }
+
+  private encryptKey(key: KeyObject): string {
+    this.assertPassphrase();
+    return String(key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: this.passphrase }));
+  }
+
+  private decryptKey(pem: string, path: string): KeyObject {
+    this.assertPassphrase();
+    try {
+      return createPrivateKey({ key: pem, format: 'pem', passphrase: this.passphrase });
+    } catch (err) {
+      throw new KeyStoreError(`cannot decrypt the private key in ${path}: wrong ZV_KEY_PASSPHRASE? (${errorMessage(err)})`);
+    }
+  }
+
+  private assertPassphrase(): void {
+    if (!this.passphrase) throw new KeyStoreError('no key store passphrase given: private keys can be neither stored nor used (set ZV_KEY_PASSPHRASE)');
+  }
+
+  private ensureDirs(): void {
+    for (const dir of [this.dir, join(this.dir, 'signatories'), join(this.dir, 'imported')]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700); // also tightens a directory that existed with looser permissions
+    }
+  }
+}
+
+// ---- storage ----
+
+/**
+ * Writes through the shared atomic writer, then restricts the files to 0600. The short window in
+ * which they have the default mode is harmless: the directory is already 0700.
+ */
+function writePrivateFiles(files: Array<{ path: string; text: string }>): void {
+  writeFilesAtomically(files.map((f) => ({ path: f.path, bytes: Buffer.from(f.text, 'utf8') })));
+  for (const f of files) chmodSync(f.path, 0o600);
+}
+
+function readStored(path: string): StoredIdentity {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new KeyStoreError(`cannot read the identity file ${path}: ${errorMessage(err)}`);
+  }
+  const d = data as Partial<StoredIdentity>;
+  const ok =
+    d !== null &&
+    typeof d === 'object' &&
+    d.format === IDENTITY_FORMAT &&
+    typeof d.name === 'string' &&
+    typeof d.role === 'string' &&
+    typeof d.organisation === 'string' &&
+    (d.source === 'demo-ca' || d.source === 'pkcs12') &&
+    typeof d.certificate === 'string' &&
+    Array.isArray(d.chain) &&
+    d.chain.every((c) => typeof c === 'string') &&
+    typeof d.privateKey === 'string';
+  if (!ok) throw new KeyStoreError(`${path} is not a Zielwerk identity file (${IDENTITY_FORMAT})`);
+  return d as StoredIdentity;
+}
+
+function describeStored(s: StoredIdentity): CertificateInfo {
+  return describe(new Uint8Array(new X509Certificate(s.certificate).raw), { source: s.source, name: s.name, role: s.role, organisation: s.organisation });
+}
+
+// ---- PKCS#12 ----
+
+/** Decodes a PKCS#12 file into one private key, its certificate (original DER) and the issuer chain found in the file. */
+function readPkcs12(bytes: Uint8Array, password: string): { key: KeyObject; certificate: Uint8Array; chain: Uint8Array[] } {
+  const binary = Buffer.from(bytes).toString('binary');
+  const parse = (): forge.asn1.Asn1 => {
+    try {
+      const asn = forge.asn1.fromDer(binary);
+      if (asn.tagClass === forge.asn1.Class.UNIVERSAL && asn.type === forge.asn1.Type.SEQUENCE && Array.isArray(asn.value)) return asn;
+    } catch {
+      /* reported below */
+    }
+    throw new KeyStoreError('not a PKCS#12 file (.p12/.pfx): the data is not a DER-encoded PFX structure');
+  };
+  const hasMac = (parse().value as forge.asn1.Asn1[]).length > 2;
+  let pfx: forge.pkcs12.Pkcs12Pfx;
+  try {
+    pfx = forge.pkcs12.pkcs12FromAsn1(parse(), false, password);
+  } catch (err) {
+    if (err instanceof KeyStoreError) throw err;
+    const message = errorMessage(err);
+    if (/MAC could not be verified/i.test(message)) throw new KeyStoreError('cannot open the PKCS#12 file: wrong password (its integrity check failed)');
+    if (/unsupported MAC algorithm/i.test(message)) {
+      throw new KeyStoreError(`cannot open the PKCS#12 file: its integrity check uses an unsupported algorithm (${message}); re-export it, e.g. with "openssl pkcs12 -export -macalg sha256"`);
+    }
+    if (/PFX|authSafe/.test(message)) throw new KeyStoreError(`not a usable PKCS#12 file: ${message}`);
+    if (!hasMac) throw new KeyStoreError(`cannot decrypt the PKCS#12 file: wrong password? (the file has no integrity check, so a wrong password cannot be told apart from damage: ${message})`);
+    if (!/^[\x20-\x7e]*$/.test(password)) {
+      // The password check (PKCS#12 KDF over UTF-16) passed, but OpenSSL's PBES2 takes the UTF-8
+      // bytes of the password, while node-forge uses its char codes. Retry with UTF-8, skipping
+      // the MAC that has already been verified (node-forge cannot use two encodings at once).
+      try {
+        const asn = parse();
+        asn.value = (asn.value as forge.asn1.Asn1[]).slice(0, 2);
+        pfx = forge.pkcs12.pkcs12FromAsn1(asn, false, forge.util.encodeUtf8(password));
+      } catch (retryErr) {
+        throw new KeyStoreError(`cannot decrypt the PKCS#12 file although its password was accepted (unsupported encryption?): ${errorMessage(retryErr)}`);
+      }
+    } else {
+      throw new KeyStoreError(`cannot decrypt the PKCS#12 file although its password was accepted (unsupported encryption?): ${message}`);
+    }
+  }
+
+  const keys: KeyObject[] = [];
+  const certs: X509Certificate[] = [];
+  for (const contents of pfx.safeContents) {
+    for (const bag of contents.safeBags) {
+      if (bag.type === forge.pki.oids.keyBag || bag.type === forge.pki.oids.pkcs8ShroudedKeyBag) keys.push(bagKey(bag));
+      else if (bag.type === forge.pki.oids.certBag) certs.push(bagCertificate(bag));
+    }
+  }
+  if (keys.length === 0) throw new KeyStoreError('the PKCS#12 file contains no private key (it must hold the signer\'s key and certificate)');
+  const pairs = keys.flatMap((key) => {
+    const spki = publicKeyDer(createPublicKey(key));
+    return certs.filter((c) => publicKeyDer(c.publicKey).equals(spki)).slice(0, 1).map((certificate) => ({ key, certificate }));
+  });
+  if (pairs.length === 0) throw new KeyStoreError('the PKCS#12 file contains no certificate matching its private key');
+  if (pairs.length > 1) throw new KeyStoreError(`the PKCS#12 file contains ${pairs.length} keys with certificates; export only the signer's key and certificate`);
+  const { key, certificate } = pairs[0];
+  const der = new Uint8Array(certificate.raw);
+  assertSigningUsage(der);
+
+  // Issuers from the file, nearest first, as far as the signatures check out.
+  const chain: X509Certificate[] = [];
+  let current = certificate;
+  while (!isSelfIssued(current)) {
+    const issuer = certs.find((c) => c !== current && !chain.includes(c) && c !== certificate && current.checkIssued(c) && current.verify(c.publicKey));
+    if (!issuer) break;
+    chain.push(issuer);
+    current = issuer;
+  }
+  return { key, certificate: der, chain: chain.map((c) => new Uint8Array(c.raw)) };
+}
+
+function bagKey(bag: forge.pkcs12.Bag): KeyObject {
+  try {
+    // node-forge decodes RSA keys only; other keys (EC) come back as the PrivateKeyInfo ASN.1.
+    if (bag.key) return createPrivateKey(forge.pki.privateKeyToPem(bag.key));
+    return createPrivateKey({ key: Buffer.from(forge.asn1.toDer(bag.asn1).getBytes(), 'binary'), format: 'der', type: 'pkcs8' });
+  } catch (err) {
+    throw new KeyStoreError(`the PKCS#12 file contains a private key that cannot be used: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * The certificate's DER as in the file. node-forge keeps the parsed TBSCertificate, but
+ * re-encodes the outer signature algorithm; RFC 5280 requires it to equal the TBS one, so we copy
+ * that instead (this keeps RSA-PSS and other parameterised algorithms byte-identical).
+ */
+function bagCertificate(bag: forge.pkcs12.Bag): X509Certificate {
+  let der: string;
+  const tbs = (bag.cert as { tbsCertificate?: forge.asn1.Asn1 } | undefined)?.tbsCertificate;
+  if (bag.cert && tbs && Array.isArray(tbs.value)) {
+    const fields = tbs.value as forge.asn1.Asn1[];
+    const algorithm = fields[fields[0].tagClass === forge.asn1.Class.CONTEXT_SPECIFIC ? 2 : 1];
+    const { asn1 } = forge;
+    der = asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [tbs, algorithm, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\x00' + bag.cert.signature)])).getBytes();
+  } else if (bag.asn1) {
+    der = forge.asn1.toDer(bag.asn1).getBytes();
+  } else {
+    throw new KeyStoreError('the PKCS#12 file contains a certificate entry that cannot be read');
+  }
+  try {
+    return new X509Certificate(Buffer.from(der, 'binary'));
+  } catch (err) {
+    throw new KeyStoreError(`the PKCS#12 file contains a certificate that cannot be read: ${errorMessage(err)}`);
+  }
+}
+
+/** Refuses certificates whose key usage excludes signatures (e.g. encryption-only certificates). */
+function assertSigningUsage(der: Uint8Array): void {
+  const ext = pkijsCertificate(der).extensions?.find((e) => e.extnID === OID.keyUsage);
+  if (!ext) return;
+  const bits = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView).result as asn1js.BitString;
+  const first = bits.valueBlock.valueHexView[0] ?? 0;
+  if ((first & 0xc0) === 0) throw new KeyStoreError('the certificate in the PKCS#12 file may not be used for signatures (its key usage has neither digitalSignature nor nonRepudiation)');
+}
+
+function isSelfIssued(c: X509Certificate): boolean {
+  return c.checkIssued(c);
+}
+
+// ---- certificate building ----
+
+function buildCertificate(o: {
+  issuer: asn1js.BaseBlock;
+  subject: asn1js.BaseBlock;
+  notBefore: Date;
+  notAfter: Date;
+  spki: Buffer;
+  extensions: asn1js.Sequence[];
+  signer: KeyObject;
+}): Uint8Array {
+  const algorithm = () => new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.sha256WithRsa }), new asn1js.Null()] });
+  const tbs = new asn1js.Sequence({
+    value: [
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }),
+      new asn1js.Integer({ valueHex: serialNumber() }),
+      algorithm(),
+      o.issuer,
+      new asn1js.Sequence({ value: [encodeTime(o.notBefore), encodeTime(o.notAfter)] }),
+      o.subject,
+      asn1js.fromBER(o.spki).result,
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 3 }, value: [new asn1js.Sequence({ value: o.extensions })] }),
+    ],
+  });
+  const tbsDer = new Uint8Array(tbs.toBER());
+  const signature = signData('sha256', tbsDer, o.signer);
+  const cert = new asn1js.Sequence({ value: [asn1js.fromBER(tbsDer).result, algorithm(), new asn1js.BitString({ valueHex: signature })] });
+  return new Uint8Array(cert.toBER());
+}
+
+/** Random positive 16-byte serial; the top bits are fixed so the INTEGER is always exactly 16 bytes. */
+function serialNumber(): Uint8Array {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] & 0x3f) | 0x40;
+  return new Uint8Array(bytes);
+}
+
+/** One attribute per RDN, in the order given (country first); C is PrintableString, the rest UTF8String. */
+function encodeName(attributes: Array<[string, string]>): asn1js.Sequence {
+  return new asn1js.Sequence({
+    value: attributes.map(
+      ([type, value]) =>
+        new asn1js.Set({
+          value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: type }), type === OID.country ? new asn1js.PrintableString({ value }) : new asn1js.Utf8String({ value })] })],
+        }),
+    ),
+  });
+}
+
+/** The CA's subject exactly as encoded in its certificate, for the issuer field of what it signs. */
+function issuerNameOf(caDer: Uint8Array): asn1js.BaseBlock {
+  return pkijsCertificate(caDer).subject.toSchema();
+}
+
+/** RFC 5280: UTCTime up to 2049, GeneralizedTime from 2050. */
+function encodeTime(d: Date): asn1js.BaseBlock {
+  return d.getUTCFullYear() < 2050 ? new asn1js.UTCTime({ valueDate: d }) : new asn1js.GeneralizedTime({ valueDate: d });
+}
+
+function extension(oid: string, critical: boolean, value: asn1js.BaseBlock): asn1js.Sequence {
+  const parts: asn1js.BaseBlock[] = [new asn1js.ObjectIdentifier({ value: oid })];
+  if (critical) parts.push(new asn1js.Boolean({ value: true })); // DER omits the default FALSE
+  parts.push(new asn1js.OctetString({ valueHex: value.toBER() }));
+  return new asn1js.Sequence({ value: parts });
+}
+
+function keyUsageBits(u: { digitalSignature?: boolean; nonRepudiation?: boolean; keyCertSign?: boolean; cRLSign?: boolean }): asn1js.BitString {
+  const bits = [u.digitalSignature, u.nonRepudiation, false, false, false, u.keyCertSign, u.cRLSign];
+  let byte = 0;
+  bits.forEach((on, i) => {
+    if (on) byte |= 0x80 >> i;
+  });
+  // DER: trailing zero bits are dropped and counted as unused.
+  let unused = 0;
+  while (unused < 7 && !(byte & (1 << unused))) unused++;
+  return new asn1js.BitString({ valueHex: new Uint8Array([byte]), unusedBits: unused });
+}
+
+/** RFC 5280 method 1: SHA-1 of the subjectPublicKey bits. */
+function keyIdentifier(spki: Buffer): Uint8Array {
+  const parsed = asn1js.fromBER(spki).result as asn1js.Sequence;
+  const bits = parsed.valueBlock.value[1] as asn1js.BitString;
+  return new Uint8Array(createHash('sha1').update(bits.valueBlock.valueHexView).digest());
+}
+
+// ---- certificate reading ----
+
+function parseCertificate(pem: string, path: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new KeyStoreError(`cannot read the certificate in ${path}: ${errorMessage(err)}`);
+  }
+}
+
+function describe(der: Uint8Array, meta: Pick<CertificateInfo, 'source' | 'name' | 'role' | 'organisation'>): CertificateInfo {
+  const x = new X509Certificate(der);
+  return { subject: rfc4514(x.subject), issuer: rfc4514(x.issuer), serial: x.serialNumber, ...validityOf(der), sha256: sha256Hex(der), ...meta };
+}
+
+function pkijsCertificate(der: Uint8Array): pkijs.Certificate {
+  return pkijs.Certificate.fromBER(new Uint8Array(der)); // a copy with a plain ArrayBuffer, as pkijs's types demand
+}
+
+function validityOf(der: Uint8Array): { notBefore: Date; notAfter: Date } {
+  const c = pkijsCertificate(der);
+  return { notBefore: c.notBefore.value, notAfter: c.notAfter.value };
+}
+
+/** Node prints one RDN per line in encoding order (already escaped); RFC 4514 lists them most specific first. */
+function rfc4514(nodeName: string): string {
+  return nodeName.split('\n').reverse().join(', ');
+}
+
+/** The first value of a subject attribute, or undefined. */
+function attribute(der: Uint8Array, oid: string): string | undefined {
+  for (const tv of pkijsCertificate(der).subject.typesAndValues) {
+    if (tv.type !== oid) continue;
+    const value = (tv.value as { valueBlock?: { value?: unknown } }).valueBlock?.value;
+    if (typeof value === 'string') return value;
+  }
+  return undefined;
+}
+
+function assertKeyMatches(key: KeyObject, cert: X509Certificate, path: string): void {
+  if (!publicKeyDer(createPublicKey(key)).equals(publicKeyDer(cert.publicKey))) {
+    throw new KeyStoreError(`the private key in ${path} does not belong to its certificate (damaged or mixed-up files)`);
+  }
+}
+
+function publicKeyDer(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
+}
+
+// ---- small helpers ----
+
+function checkPerson(person: SignatoryPerson): SignatoryPerson {
+  const p = { name: normalise(person.name), role: normalise(person.role ?? ''), organisation: normalise(person.organisation ?? '') };
+  if (!p.name) throw new KeyStoreError('a signatory needs a name');
+  return p;
+}
+
+/** NFC and single spaces, so that "Kai  Klose" and "Kai Klose" are one person. */
+function normalise(s: string): string {
+  return s.normalize('NFC').trim().replace(/\s+/g, ' ');
+}
+
+function slug(s: string): string {
+  const ascii = s
+    .replace(/ä/g, 'ae')
+    .replace(/ö/g, 'oe')
+    .replace(/ü/g, 'ue')
+    .replace(/Ä/g, 'Ae')
+    .replace(/Ö/g, 'Oe')
+    .replace(/Ü/g, 'Ue')
+    .replace(/ß/g, 'ss')
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '');
+  return (
+    ascii
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40)
+      .replace(/-+$/, '') || 'person'
+  );
+}
+
+function toPem(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64');
+  return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
+}
+
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+function addYears(d: Date, years: number): Date {
+  const r = new Date(d.getTime());
+  r.setUTCFullYear(r.getUTCFullYear() + years);
+  return r;
+}
+
+function iso(d: Date): string {
+  return d.toISOString().replace('.000Z', 'Z');
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

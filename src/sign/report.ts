@@ -1,0 +1,113 @@
+/**
+ * Human-readable verification report (German by default, English on request).
+ */
+import { formatSigningTime } from './sign.ts';
+import type { SignatureReport, Status, VerifyReport } from './verify.ts';
+
+type Lang = 'de' | 'en';
+
+const L = {
+  de: {
+    document: 'Dokument',
+    signatures: 'Signaturen',
+    signature: 'Signatur',
+    of: 'von',
+    signer: 'Unterzeichner',
+    certificate: 'Zertifikat',
+    issuer: 'Aussteller',
+    placeDate: 'Ort, Datum',
+    signed: 'Signiert am',
+    timestamp: 'Zeitstempel',
+    claimed: '(Angabe des Unterzeichners)',
+    integrity: 'Unversehrtheit (Prüfsumme)',
+    cms: 'Signatur (CMS)',
+    certAttr: 'Signaturzertifikat-Attribut',
+    chain: 'Zertifikatskette',
+    validAt: 'Zertifikat gültig zum Signaturzeitpunkt',
+    covers: 'Umfasst das ganze Dokument',
+    unchanged: 'Seitdem unverändert (nur erlaubte Ergänzungen)',
+    later: 'spätere Signaturen/Ergänzungen',
+    pending: 'Noch nicht unterzeichnet',
+    reproduction: 'Inhalt entspricht den eingebetteten Daten',
+    problems: 'Befunde',
+    verdict: 'Ergebnis',
+    yes: 'ja',
+    no: 'NEIN',
+    trusted: 'vertrauenswürdig',
+    untrusted: 'kein vertrauenswürdiger Aussteller',
+    broken: 'ungültig',
+    status: { valid: 'GÜLTIG', invalid: 'UNGÜLTIG', indeterminate: 'UNBESTIMMT (Vertrauen nicht nachweisbar)' } as Record<Status, string>,
+    none: 'keine',
+  },
+  en: {
+    document: 'Document',
+    signatures: 'Signatures',
+    signature: 'Signature',
+    of: 'of',
+    signer: 'Signer',
+    certificate: 'Certificate',
+    issuer: 'Issuer',
+    placeDate: 'Place, date',
+    signed: 'Signed at',
+    timestamp: 'Time-stamp',
+    claimed: "(signer's claim)",
+    integrity: 'Integrity (digest)',
+    cms: 'Signature (CMS)',
+    certAttr: 'Signing-certificate attribute',
+    chain: 'Certificate chain',
+    validAt: 'Certificate valid at signing time',
+    covers: 'Covers the whole document',
+    unchanged: 'Unchanged since (allowed additions only)',
+    later: 'later signatures/additions',
+    pending: 'Not signed yet',
+    reproduction: 'Content matches the embedded data',
+    problems: 'Findings',
+    verdict: 'Verdict',
+    yes: 'yes',
+    no: 'NO',
+    trusted: 'trusted',
+    untrusted: 'no trusted issuer',
+    broken: 'invalid',
+    status: { valid: 'VALID', invalid: 'INVALID', indeterminate: 'INDETERMINATE (trust not established)' } as Record<Status, string>,
+    none: 'none',
+  },
+};
+
+function signatureLines(s: SignatureReport, i: number, n: number, t: (typeof L)['de']): string[] {
+  const yn = (v: boolean | null) => (v === null ? '–' : v ? t.yes : t.no);
+  const cn = s.certificate?.subject ?? '?';
+  const out = [
+    `${t.signature} ${i + 1} ${t.of} ${n} — ${s.field}: ${t.status[s.status]}`,
+    `  ${t.signer}: ${s.name}${s.role ? `, ${s.role}` : ''}`,
+    `  ${t.certificate}: ${cn}`,
+    `  ${t.issuer}: ${s.certificate?.issuer ?? '?'}`,
+    `  ${t.placeDate}: ${s.place ?? '?'}, ${s.date ?? '?'}`,
+    `  ${t.signed}: ${s.signingTime ? formatSigningTime(new Date(s.signingTime)) : '?'} ${s.timestamp ? '' : t.claimed}`.trimEnd(),
+  ];
+  if (s.timestamp) out.push(`  ${t.timestamp}: ${formatSigningTime(new Date(s.timestamp))} (RFC 3161, ${yn(s.checks.timestamp)})`);
+  out.push(
+    `  ${t.integrity}: ${yn(s.checks.integrity)}`,
+    `  ${t.cms}: ${yn(s.checks.signature)}`,
+    `  ${t.certAttr}: ${yn(s.checks.signingCertificateAttribute)}`,
+    `  ${t.chain}: ${t[s.checks.chain]}`,
+    `  ${t.validAt}: ${yn(s.checks.validAtSigningTime)}`,
+    `  ${t.covers}: ${yn(s.checks.coversWholeDocument)}${s.allowedChangesAfter ? ` (${s.allowedChangesAfter} ${t.later})` : ''}`,
+    `  ${t.unchanged}: ${yn(s.checks.unchangedSince)}`,
+  );
+  for (const p of s.problems) out.push(`  ! ${p}`);
+  return out;
+}
+
+export function formatReport(r: VerifyReport, lang: Lang): string {
+  const t = L[lang];
+  const lines = [`${t.document}: ${r.title}`, `SHA-256: ${r.sha256}`, `${t.signatures}: ${r.signatures.length}`, ''];
+  r.signatures.forEach((s, i) => lines.push(...signatureLines(s, i, r.signatures.length, t), ''));
+  if (r.pending.length) lines.push(`${t.pending}: ${r.pending.map((p) => `${p.name} (${p.role}, ${p.signatory})`).join('; ')}`);
+  lines.push(`${t.reproduction}: ${r.reproduction.status === 'match' ? t.yes : t.no} — ${r.reproduction.detail}`);
+  if (r.problems.length) {
+    lines.push(`${t.problems}:`);
+    for (const p of r.problems) lines.push(`  ! ${p}`);
+  }
+  lines.push('', `${t.verdict}: ${t.status[r.verdict]}`);
+  return lines.join('\n') + '\n';
+}

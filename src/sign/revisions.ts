@@ -1,0 +1,163 @@
+/**
+ * What changed in a PDF after a signature: every object of the revision the signature covers is
+ * compared with the final document, and each difference is classified as allowed (a later
+ * signature: its field, appearance, signature dictionary; the AcroForm's /SigFlags; DSS) or not.
+ *
+ * Objects are compared by a canonical serialisation (streams by their raw bytes), so how an
+ * update was written — plain objects, object streams, a rebuilt xref — does not matter.
+ */
+import { createHash } from 'node:crypto';
+import { PDF, PdfDict, PdfRef, PdfStream } from '@libpdf/core';
+import type { PdfObject } from '@libpdf/core';
+import type { DateSlotEntry } from '../render/pdf/index.ts';
+
+export interface Change {
+  object: string;
+  what: string;
+}
+
+export interface RevisionDiff {
+  allowed: Change[];
+  disallowed: Change[];
+}
+
+type Kind = 'string' | 'number' | 'name' | 'bool' | 'null' | 'array' | 'dict' | 'stream' | 'ref';
+const kind = (o: PdfObject): Kind => (o as unknown as { type: Kind }).type;
+
+/** A canonical text for an object (references stay references; stream data hashed). */
+export function canonical(o: PdfObject | null | undefined): string {
+  if (o === null || o === undefined) return 'missing';
+  switch (kind(o)) {
+    case 'ref': {
+      const r = o as PdfRef;
+      return `${r.objectNumber} ${r.generation} R`;
+    }
+    case 'name':
+      return `/${(o as unknown as { value: string }).value}`;
+    case 'number':
+    case 'bool':
+      return String((o as unknown as { value: unknown }).value);
+    case 'null':
+      return 'null';
+    case 'string':
+      return `<${Buffer.from((o as unknown as { bytes: Uint8Array }).bytes).toString('hex')}>`;
+    case 'array':
+      return `[${(o as unknown as { toArray(): PdfObject[] }).toArray().map(canonical).join(' ')}]`;
+    case 'dict':
+    case 'stream': {
+      const entries = [...(o as PdfDict)].map(([k, v]) => `/${k.value} ${canonical(v)}`).sort();
+      const body = `<<${entries.join(' ')}>>`;
+      if (kind(o) === 'dict') return body;
+      return `${body}stream:${createHash('sha256').update((o as PdfStream).data).digest('hex')}`;
+    }
+  }
+}
+
+function objectCount(pdf: PDF): number {
+  return pdf.context.info.trailer.getNumber('Size')?.value ?? 0;
+}
+
+function objectsOf(pdf: PDF): Map<number, PdfObject> {
+  const map = new Map<number, PdfObject>();
+  const size = objectCount(pdf);
+  for (let n = 1; n < size; n++) {
+    const o = pdf.getObject(PdfRef.of(n, 0));
+    if (o) map.set(n, o);
+  }
+  return map;
+}
+
+const nameOf = (d: PdfDict, key: string) => d.getName(key)?.value;
+
+function describe(o: PdfObject): string {
+  if (kind(o) !== 'dict' && kind(o) !== 'stream') return kind(o);
+  const d = o as PdfDict;
+  const type = nameOf(d, 'Type');
+  const sub = nameOf(d, 'Subtype');
+  if (nameOf(d, 'FT') === 'Sig') return `signature field ${d.getString('T')?.asString() ?? ''}`.trim();
+  if (type === 'Page') return 'page';
+  if (type === 'Catalog') return 'document catalog';
+  if (type === 'Sig') return 'signature dictionary';
+  if (type === 'Annot' || sub === 'Widget') return `annotation (${sub ?? '?'})`;
+  if (type === 'EmbeddedFile') return 'embedded file';
+  if (type === 'Metadata') return 'XMP metadata';
+  if (type === 'XObject') return `XObject (${sub ?? '?'})`;
+  if (type) return `/${type}`;
+  return kind(o) === 'stream' ? 'stream (e.g. page content)' : 'dictionary';
+}
+
+/** Keys whose values differ between two dictionaries. */
+function changedKeys(a: PdfDict, b: PdfDict): string[] {
+  const keys = new Set([...a.keys(), ...b.keys()].map((k) => k.value));
+  return [...keys].filter((k) => canonical(a.get(k)) !== canonical(b.get(k))).sort();
+}
+
+const within = (inner: number[], outer: number[], tol = 1) =>
+  inner[0]! >= outer[0]! - tol && inner[1]! >= outer[1]! - tol && inner[2]! <= outer[2]! + tol && inner[3]! <= outer[3]! + tol;
+
+const rectOf = (d: PdfDict) => (d.getArray('Rect')?.toArray() ?? []).map((n) => (n as unknown as { value: number }).value);
+
+/**
+ * Differences between `signed` (the revision a signature covers) and `final`.
+ * `dateSlots` bound how far a later signature's widget may grow (its party's place/date line).
+ */
+export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[]): RevisionDiff {
+  const before = objectsOf(signed);
+  const after = objectsOf(final);
+  const allowed: Change[] = [];
+  const disallowed: Change[] = [];
+  const newRefs = new Set<number>([...after.keys()].filter((n) => !before.has(n)));
+
+  const rootBefore = signed.context.info.trailer.get('Root');
+  const rootAfter = final.context.info.trailer.get('Root');
+  if (canonical(rootBefore) !== canonical(rootAfter)) disallowed.push({ object: 'trailer', what: 'the document catalog was replaced' });
+
+  for (const [n, old] of before) {
+    const cur = after.get(n);
+    const label = `object ${n} (${describe(old)})`;
+    if (!cur) {
+      disallowed.push({ object: label, what: 'deleted' });
+      continue;
+    }
+    if (canonical(old) === canonical(cur)) continue;
+    if (kind(old) !== kind(cur) || kind(old) === 'stream' || kind(old) !== 'dict') {
+      disallowed.push({ object: label, what: 'content changed' });
+      continue;
+    }
+    const o = old as PdfDict;
+    const c = cur as PdfDict;
+    const keys = changedKeys(o, c);
+    const sigField = nameOf(o, 'FT') === 'Sig' && nameOf(c, 'FT') === 'Sig';
+    if (sigField && !o.has('V') && keys.every((k) => ['V', 'AP', 'Rect'].includes(k))) {
+      const grownTo = rectOf(c);
+      const oldRect = rectOf(o);
+      // A party's first signature may take in the party's place/date line (same column).
+      const slot = dateSlots.find((d) => d.rect[0] >= oldRect[0]! - 1 && d.rect[2] <= oldRect[2]! + 1);
+      const limit = slot ? [Math.min(oldRect[0]!, slot.rect[0]), Math.min(oldRect[1]!, slot.rect[1]), Math.max(oldRect[2]!, slot.rect[2]), Math.max(oldRect[3]!, slot.rect[3])] : oldRect;
+      if (grownTo.length === 4 && !within(grownTo, limit)) disallowed.push({ object: label, what: 'signature appearance moved outside its signature slot' });
+      else allowed.push({ object: label, what: 'signed by a later signature' });
+    } else if (nameOf(o, 'Type') === 'Catalog' && keys.every((k) => k === 'DSS')) {
+      allowed.push({ object: label, what: 'validation data (DSS) added' });
+    } else if (o.has('Fields') && keys.every((k) => k === 'SigFlags')) {
+      allowed.push({ object: label, what: 'form marked as signed (/SigFlags)' });
+    } else if (nameOf(o, 'Type') === 'Page' && keys.every((k) => k === 'Annots') && onlyAddsSignatureWidgets(o, c, final, newRefs)) {
+      allowed.push({ object: label, what: 'signature widget added' });
+    } else {
+      disallowed.push({ object: label, what: `changed: /${keys.join(', /')}` });
+    }
+  }
+  return { allowed, disallowed };
+}
+
+/** A page's /Annots grew only by new, unsigned-field-free signature widgets. */
+function onlyAddsSignatureWidgets(oldPage: PdfDict, newPage: PdfDict, final: PDF, newRefs: Set<number>): boolean {
+  const refs = (d: PdfDict) => (d.getArray('Annots')?.toArray() ?? []).map(canonical);
+  const old = new Set(refs(oldPage));
+  const added = (newPage.getArray('Annots')?.toArray() ?? []).filter((r) => !old.has(canonical(r)));
+  if (refs(oldPage).some((r) => !refs(newPage).includes(r))) return false;
+  return added.every((r) => {
+    if (!(r instanceof PdfRef) || !newRefs.has(r.objectNumber)) return false;
+    const d = final.getObject(r);
+    return d instanceof PdfDict && nameOf(d, 'FT') === 'Sig';
+  });
+}

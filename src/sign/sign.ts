@@ -1,0 +1,223 @@
+/**
+ * Signs one signatory's field of an agreement PDF: visible stamp + PAdES signature
+ * (ETSI.CAdES.detached, SHA-256), written as an incremental update so that every earlier
+ * signature keeps covering exactly the bytes it signed.
+ *
+ * The update touches only: the signatory's field/widget (/V, /AP, /Rect), the AcroForm
+ * (/SigFlags), and new objects (signature dictionary, appearance XObject with its font and
+ * image). Page content is never rewritten — the verifier checks exactly that.
+ *
+ * All checks (signatory known, field unsigned, order, certificate validity, date, image) run
+ * before anything is produced; the caller writes the result atomically.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfString } from '@libpdf/core';
+import { formatDate } from '../compose/format.ts';
+import { isValidIsoDate } from '../model/agreement.ts';
+import { AgreementPdfError, deref, findField, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
+import type { SignatoryRef } from './agreement-pdf.ts';
+import { buildCadesSignature } from './cms.ts';
+import type { SignatoryPerson, SigningIdentity, TimestampAuthority } from './identity.ts';
+import { printedPlaces, recompose } from './reproduce.ts';
+import { checkSignatureImage, renderStamp } from './stamp.ts';
+import type { Rect } from './stamp.ts';
+
+export class SignError extends Error {}
+
+export interface SignOptions {
+  signatory: SignatoryRef;
+  /** The signer's key and certificate, or a key store look-up for the signatory (called after all document checks). */
+  identity: SigningIdentity | ((person: SignatoryPerson, at: Date) => Promise<SigningIdentity>);
+  /** The date stamped after "<place>, den" (ISO yyyy-mm-dd); defaults to the signing day. */
+  date?: string;
+  /** Defaults to the place printed in the party's column (the seat). */
+  place?: string;
+  /** Signature mark (PNG/JPEG); without it the name is written in italics. */
+  image?: Uint8Array;
+  /** When given, the signature gets an RFC 3161 signature time-stamp (PAdES B-T). */
+  tsa?: TimestampAuthority;
+  /** The moment of signing (the PDF's /M); defaults to now. */
+  signingTime?: Date;
+}
+
+export interface SignResult {
+  bytes: Uint8Array;
+  fieldName: string;
+  name: string;
+  role: string;
+  place: string;
+  date: string;
+  signingTime: Date;
+  /** Signatories still to sign, in order. */
+  remaining: { ref: string; name: string; role: string }[];
+}
+
+/** Key in the signature dictionary holding the stamped date (second-class name, prefixed). */
+export const STAMP_DATE_KEY = 'ZV_StampDate';
+
+const BYTE_RANGE_PLACEHOLDER = '/ByteRange [0 9999999999 9999999999 9999999999]';
+const BODY_SIZE = 11;
+
+const berlinTime = new Intl.DateTimeFormat('de-DE', {
+  timeZone: 'Europe/Berlin',
+  day: '2-digit',
+  month: '2-digit',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZoneName: 'short',
+});
+
+/** "21.11.2026, 14:03 MEZ" */
+export function formatSigningTime(d: Date): string {
+  return berlinTime.format(d);
+}
+
+/** PDF date string in UTC: D:YYYYMMDDHHmmSSZ */
+function pdfDate(d: Date): string {
+  const iso = d.toISOString();
+  return `D:${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+const isoDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);
+
+function checkCertificate(identity: SigningIdentity, at: Date): X509Certificate {
+  const cert = new X509Certificate(identity.certificate);
+  const from = new Date(cert.validFrom);
+  const to = new Date(cert.validTo);
+  if (at < from) throw new SignError(`the certificate of ${cert.subject.split('\n').join(', ')} is not valid yet (valid from ${from.toISOString()})`);
+  if (at > to) throw new SignError(`the certificate of ${cert.subject.split('\n').join(', ')} expired on ${to.toISOString()}`);
+  return cert;
+}
+
+const union = (a: Rect, b: Rect): Rect => [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+const numbers = (arr: PdfArray | undefined): number[] => (arr ? arr.toArray().map((n) => (n instanceof PdfNumber ? n.value : NaN)) : []);
+
+/** Room for the CMS: certificates, signed attributes, the signature and (if any) a time-stamp token. */
+function contentsSize(identity: SigningIdentity, tsa: boolean): number {
+  const certs = identity.certificate.length + identity.chain.reduce((n, c) => n + c.length, 0);
+  return 3072 + certs + (tsa ? 8192 : 0);
+}
+
+export async function signAgreement(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
+  const signingTime = opts.signingTime ?? new Date();
+  let doc;
+  try {
+    doc = await readAgreementPdf(input);
+  } catch (e) {
+    if (e instanceof AgreementPdfError) throw new SignError(e.message);
+    throw e;
+  }
+  const field = (() => {
+    try {
+      return findField(doc, opts.signatory);
+    } catch (e) {
+      throw new SignError((e as Error).message);
+    }
+  })();
+  const { entry } = field;
+  const who = `${entry.name} (${entry.role}, ${formatSignatoryRef(entry)})`;
+  if (field.signature) throw new SignError(`${who} has already signed this agreement; a field cannot be signed twice`);
+  const waiting = doc.fields.find((f) => f.entry.order < entry.order && !f.signature);
+  if (waiting) {
+    throw new SignError(`not ${entry.name}'s turn yet: ${waiting.entry.name} (${waiting.entry.role}, ${formatSignatoryRef(waiting.entry)}) signs first`);
+  }
+  if (opts.image) checkSignatureImage(opts.image);
+
+  const date = opts.date ?? isoDay(signingTime);
+  if (!isValidIsoDate(date)) throw new SignError(`--date must be a date such as 2023-05-30, got ${JSON.stringify(date)}`);
+  if (date > isoDay(signingTime)) throw new SignError(`the date ${date} lies after the moment of signing (${isoDay(signingTime)})`);
+  const earlier = doc.fields.map((f) => f.signature?.getString(STAMP_DATE_KEY)?.asString()).filter((d): d is string => !!d);
+  const latest = earlier.sort().at(-1);
+  if (latest && date < latest) throw new SignError(`the date ${date} lies before the date of an earlier signature (${latest})`);
+
+  const composed = recompose(doc);
+  const printed = printedPlaces(composed)[entry.party];
+  const place = (opts.place ?? printed).trim();
+  if (!place) throw new SignError('--place must not be empty');
+  if (place.length > 60) throw new SignError('--place must be at most 60 characters');
+  const organisation = entry.party === 'ministry' ? composed.resolved.ministry.name : composed.resolved.partner.name;
+  const identity =
+    typeof opts.identity === 'function' ? await opts.identity({ name: entry.name, role: entry.role, organisation }, signingTime) : opts.identity;
+  checkCertificate(identity, signingTime);
+  const dateStyle = doc.metadata.dateStyle === 'numeric' ? 'numeric' : 'long';
+  const dateText = formatDate(date, dateStyle);
+
+  // Geometry: the widget grows to take in the party's date slot when this is the party's first signatory.
+  const slot = numbers(field.dict.getArray('Rect')) as Rect;
+  if (slot.length !== 4 || slot.some((n) => !Number.isFinite(n))) throw new SignError(`signature field ${entry.fieldName} has no usable /Rect`);
+  const firstOfParty = !doc.fields.some((f) => f.entry.party === entry.party && f.entry.index < entry.index);
+  const dateSlot = firstOfParty ? doc.metadata.dateSlots.find((d) => d.party === entry.party) : undefined;
+  const rect = dateSlot ? union(slot, dateSlot.rect as Rect) : slot;
+  const movedPlace = place !== printed;
+  const footer = `Elektronisch signiert: ${entry.name}${entry.role ? `, ${entry.role}` : ''}, ${formatSigningTime(signingTime)}${movedPlace && dateSlot ? `, in ${place}` : ''}`;
+
+  const stamp = await renderStamp({
+    rect,
+    slot,
+    dateAfterPlace: dateSlot ? { x: dateSlot.rect[0], baseline: dateSlot.baseline, size: BODY_SIZE, text: dateText } : undefined,
+    placeDateLine: dateSlot ? undefined : `${place}, den ${dateText}`,
+    image: opts.image,
+    name: entry.name,
+    footer,
+  });
+
+  const pdf = doc.pdf;
+  const appearance = await pdf.embedPage(await PDF.load(stamp), 0);
+  const title = pdf.getMetadata().title ?? '';
+  const sigDict = PdfDict.of({
+    Type: PdfName.of('Sig'),
+    Filter: PdfName.of('Adobe.PPKLite'),
+    SubFilter: PdfName.of('ETSI.CAdES.detached'),
+    ByteRange: new PdfArray([0, 9999999999, 9999999999, 9999999999].map((n) => PdfNumber.of(n))),
+    Contents: PdfString.fromHex('00'.repeat(contentsSize(identity, !!opts.tsa))),
+    M: PdfString.fromString(pdfDate(signingTime)),
+    Name: PdfString.fromString(entry.name),
+    Location: PdfString.fromString(place),
+    Reason: PdfString.fromString(`${entry.role ? `${entry.role} – ` : ''}${title}`),
+    [STAMP_DATE_KEY]: PdfString.fromString(date),
+  });
+  field.dict.set('V', pdf.register(sigDict));
+  field.dict.set('Rect', new PdfArray(rect.map((n) => PdfNumber.of(Math.round(n * 1000) / 1000))));
+  field.dict.set('AP', PdfDict.of({ N: appearance.ref }));
+  const acroDict = deref(pdf, pdf.getCatalog().get('AcroForm'));
+  if (acroDict instanceof PdfDict) acroDict.set('SigFlags', PdfNumber.of(3));
+
+  const out = Buffer.from(await pdf.save({ incremental: true }));
+  if (out.length <= input.length || !out.subarray(0, input.length).equals(input)) {
+    throw new SignError('internal: the PDF could not be saved as an incremental update; nothing was signed');
+  }
+  const { contentsStart, contentsEnd } = patchByteRange(out, input.length);
+  const digest = createHash('sha256').update(out.subarray(0, contentsStart)).update(out.subarray(contentsEnd)).digest();
+  const cms = await buildCadesSignature({ identity, documentDigest: digest, tsa: opts.tsa });
+  const hex = Buffer.from(cms).toString('hex');
+  if (hex.length > contentsEnd - contentsStart - 2) throw new SignError('internal: the signature is larger than the space reserved for it');
+  out.write(hex, contentsStart + 1, 'latin1');
+
+  return {
+    bytes: new Uint8Array(out.buffer, out.byteOffset, out.length),
+    fieldName: entry.fieldName,
+    name: entry.name,
+    role: entry.role,
+    place,
+    date,
+    signingTime,
+    remaining: doc.fields
+      .filter((f) => !f.signature && f !== field)
+      .map((f) => ({ ref: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role })),
+  };
+}
+
+/** Fills in /ByteRange around the /Contents placeholder of the update that starts at `from`. */
+function patchByteRange(out: Buffer, from: number): { contentsStart: number; contentsEnd: number } {
+  const br = out.indexOf(BYTE_RANGE_PLACEHOLDER, from, 'latin1');
+  if (br < 0 || out.indexOf(BYTE_RANGE_PLACEHOLDER, br + 1, 'latin1') >= 0) throw new SignError('internal: byte range placeholder not found exactly once');
+  const contentsKey = out.indexOf('/Contents <0000', br, 'latin1');
+  if (contentsKey < 0) throw new SignError('internal: contents placeholder not found');
+  const contentsStart = contentsKey + '/Contents '.length;
+  const contentsEnd = out.indexOf('>', contentsStart, 'latin1') + 1;
+  const range = `/ByteRange [0 ${contentsStart} ${contentsEnd} ${out.length - contentsEnd}]`;
+  if (range.length > BYTE_RANGE_PLACEHOLDER.length) throw new SignError('internal: byte range does not fit its placeholder');
+  out.write(range.padEnd(BYTE_RANGE_PLACEHOLDER.length, ' '), br, 'latin1');
+  return { contentsStart, contentsEnd };
+}

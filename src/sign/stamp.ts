@@ -1,0 +1,149 @@
+/**
+ * The visible signature stamp: a one-page PDF the size of the signature field's rectangle,
+ * drawn with pdf-lib and the same embedded Liberation Sans as the agreement, then imported by
+ * the signer as the field's appearance (a Form XObject). Drawing it as a tiny PDF keeps font
+ * subsetting and image embedding in one well-tested place (pdf-lib) instead of hand-writing
+ * appearance streams.
+ *
+ * Contents, in page coordinates of the agreement:
+ * - the date after the printed "<place>, den" (first signatory of a party), or a small
+ *   "<place>, den <date>" line at the top of the slot (second and later signatories);
+ * - the signature mark: the uploaded/drawn image scaled into the slot, else the name in italics;
+ * - a small line "Elektronisch signiert: <name>, <role>, <time>".
+ */
+import { PDFDocument, rgb } from 'pdf-lib';
+import type { PDFFont, PDFImage } from 'pdf-lib';
+import { loadResources } from '../render/pdf/fonts.ts';
+import type { FontStyle } from '../render/pdf/fonts.ts';
+
+export type Rect = [number, number, number, number];
+
+/** Largest signature image accepted (bytes), and its largest side in pixels. */
+export const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
+export const MAX_IMAGE_SIDE = 4000;
+
+export interface StampSpec {
+  /** The widget rectangle the stamp fills (page space). */
+  rect: Rect;
+  /** The blank slot above the signatory's rule (page space), inside `rect`. */
+  slot: Rect;
+  /** Date written after the printed "<place>, den" at the body size. */
+  dateAfterPlace?: { x: number; baseline: number; size: number; text: string };
+  /** "<place>, den <date>" as a small line at the top of the slot. */
+  placeDateLine?: string;
+  /** Signature image (PNG or JPEG); without it the name is written in italics. */
+  image?: Uint8Array;
+  name: string;
+  /** "Elektronisch signiert: …" */
+  footer: string;
+}
+
+export class StampImageError extends Error {}
+
+const INK = rgb(0.06, 0.16, 0.45);
+const NOTE = rgb(0.25, 0.25, 0.3);
+
+/** Checks a signature image: size, type by content (not name), decodable, sane dimensions. */
+export function checkSignatureImage(bytes: Uint8Array): 'png' | 'jpeg' {
+  if (bytes.length > MAX_IMAGE_BYTES) {
+    throw new StampImageError(`signature image is ${(bytes.length / 1048576).toFixed(1)} MB; at most ${MAX_IMAGE_BYTES / 1048576} MB are accepted`);
+  }
+  const isPng = bytes.length > 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const isJpeg = bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+  if (!isPng && !isJpeg) throw new StampImageError('signature image is neither PNG nor JPEG (checked by content)');
+  return isPng ? 'png' : 'jpeg';
+}
+
+async function embedImage(doc: PDFDocument, bytes: Uint8Array): Promise<PDFImage> {
+  const type = checkSignatureImage(bytes);
+  let image: PDFImage;
+  try {
+    image = type === 'png' ? await doc.embedPng(bytes) : await doc.embedJpg(bytes);
+  } catch (e) {
+    throw new StampImageError(`signature image cannot be read (${type.toUpperCase()}): ${(e as Error).message}`);
+  }
+  if (image.width < 1 || image.height < 1 || image.width > MAX_IMAGE_SIDE || image.height > MAX_IMAGE_SIDE) {
+    throw new StampImageError(`signature image is ${image.width}×${image.height} px; each side must be 1–${MAX_IMAGE_SIDE} px`);
+  }
+  return image;
+}
+
+/** Breaks `text` into at most `maxLines` lines that fit `width` (the last one shrinks the font if it must). */
+function wrap(text: string, font: PDFFont, size: number, width: number, maxLines: number): string[] {
+  const words = text.split(' ');
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of words) {
+    const next = cur ? `${cur} ${w}` : w;
+    if (!cur || font.widthOfTextAtSize(next, size) <= width || lines.length === maxLines - 1) cur = next;
+    else {
+      lines.push(cur);
+      cur = w;
+    }
+  }
+  if (cur) lines.push(cur);
+  return lines;
+}
+
+/** Largest size ≤ `size` at which `text` fits `width`. */
+function fitSize(text: string, font: PDFFont, size: number, width: number): number {
+  const w = font.widthOfTextAtSize(text, size);
+  return w <= width ? size : Math.max(4, (size * width) / w);
+}
+
+export async function renderStamp(spec: StampSpec): Promise<Uint8Array> {
+  const res = loadResources();
+  const [rx, ry, rx2, ry2] = spec.rect;
+  const doc = await PDFDocument.create({ updateMetadata: false });
+  // Same parsed fontkit objects as the agreement renderer (parsing the TTF per stamp is slow).
+  doc.registerFontkit({ create: (bytes: Uint8Array) => Object.values(res.faces).find((f) => f.bytes === bytes)!.font });
+  const fonts = new Map<FontStyle, PDFFont>();
+  const font = async (style: FontStyle) => {
+    let f = fonts.get(style);
+    if (!f) {
+      f = await doc.embedFont(res.faces[style].bytes, { subset: true });
+      fonts.set(style, f);
+    }
+    return f;
+  };
+  const page = doc.addPage([rx2 - rx, ry2 - ry]);
+  // Everything below is given in agreement page coordinates; shift into the stamp's own box.
+  const X = (x: number) => x - rx;
+  const Y = (y: number) => y - ry;
+  const [sx, sy, sx2, sy2] = spec.slot;
+  const slotW = sx2 - sx;
+
+  if (spec.dateAfterPlace) {
+    const d = spec.dateAfterPlace;
+    page.drawText(d.text, { x: X(d.x), y: Y(d.baseline), size: d.size, font: await font('regular'), color: INK });
+  }
+
+  const regular = await font('regular');
+  const noteSize = 6;
+  const footerLines = wrap(spec.footer, regular, noteSize, slotW - 2, 2);
+  footerLines.forEach((line, i) => {
+    const size = fitSize(line, regular, noteSize, slotW - 2);
+    page.drawText(line, { x: X(sx + 1), y: Y(sy + 2 + (footerLines.length - 1 - i) * (noteSize + 1)), size, font: regular, color: NOTE });
+  });
+  const markBottom = sy + 2 + footerLines.length * (noteSize + 1) + 2;
+  let markTop = sy2 - 2;
+  if (spec.placeDateLine) {
+    const size = fitSize(spec.placeDateLine, regular, 8, slotW - 2);
+    page.drawText(spec.placeDateLine, { x: X(sx + 1), y: Y(sy2 - 2 - size), size, font: regular, color: INK });
+    markTop -= size + 3;
+  }
+
+  const boxH = Math.max(4, markTop - markBottom);
+  if (spec.image) {
+    const image = await embedImage(doc, spec.image);
+    const scale = Math.min(boxH / image.height, (slotW - 4) / image.width);
+    const w = image.width * scale;
+    const h = image.height * scale;
+    page.drawImage(image, { x: X(sx + 2), y: Y(markBottom + (boxH - h) / 2), width: w, height: h });
+  } else {
+    const italic = await font('italic');
+    const size = fitSize(spec.name, italic, Math.min(20, boxH * 0.8), slotW - 4);
+    page.drawText(spec.name, { x: X(sx + 2), y: Y(markBottom + (boxH - size * 0.7) / 2), size, font: italic, color: INK });
+  }
+  return doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false });
+}

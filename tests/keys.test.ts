@@ -1,0 +1,366 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import forge from 'node-forge';
+import { choosePassphrase, DEFAULT_DEV_PASSPHRASE, KeyStore, KeyStoreError } from '../src/sign/keys.ts';
+import type { SignatoryPerson } from '../src/sign/identity.ts';
+import { run, tempDir } from './helpers/tools.ts';
+
+const PASS = 'correct horse battery staple';
+const klose: SignatoryPerson = { name: 'Kai Klose', role: 'Staatsminister', organisation: 'Hessisches Ministerium für Arbeit, Integration, Jugend und Soziales' };
+const landrat: SignatoryPerson = { name: 'Stefan Reuß', role: 'Landrat', organisation: 'Werra-Meißner-Kreis' };
+const DAY = 86_400_000;
+
+/** Every file below dir with its mode, so "nothing written" can be compared exactly. */
+function snapshot(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      out.push(`${relative(dir, p)} ${(statSync(p).mode & 0o777).toString(8)}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+test('choosePassphrase: own passphrase, dev default with a loud warning, refusals in production', () => {
+  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS }), { passphrase: PASS, dev: true });
+  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_ENV: 'production' }), { passphrase: PASS, dev: false });
+
+  const dev = choosePassphrase({});
+  assert.equal(dev.passphrase, DEFAULT_DEV_PASSPHRASE);
+  assert.equal(dev.dev, true);
+  assert.match(dev.warning!, /WARNING: ZV_KEY_PASSPHRASE is not set/);
+  assert.match(dev.warning!, /WARNUNG: ZV_KEY_PASSPHRASE ist nicht gesetzt/);
+  assert.ok(dev.warning!.split('\n').length >= 5, 'multi-line warning');
+
+  assert.throws(() => choosePassphrase({ ZV_ENV: 'production' }), (e: Error) => e instanceof KeyStoreError && /ZV_KEY_PASSPHRASE is not set/.test(e.message));
+  assert.throws(() => choosePassphrase({ NODE_ENV: 'production', ZV_KEY_PASSPHRASE: '' }), KeyStoreError);
+  assert.throws(() => choosePassphrase({ NODE_ENV: 'production', ZV_KEY_PASSPHRASE: DEFAULT_DEV_PASSPHRASE }), /default development passphrase.*refused in production/);
+  assert.throws(() => choosePassphrase({ ZV_KEY_PASSPHRASE: 'kurz' }), /too short.*12 characters/);
+  assert.throws(() => choosePassphrase({ ZV_KEY_PASSPHRASE: '12345678901' }), KeyStoreError);
+  assert.equal(choosePassphrase({ ZV_KEY_PASSPHRASE: '123456789012' }).passphrase, '123456789012');
+});
+
+test('init creates the Demo-CA once, with CA extensions, private file modes and an encrypted key', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = KeyStore.open(dir, PASS);
+  assert.equal(existsSync(join(dir, 'keys')), false, 'open() creates nothing');
+  assert.deepEqual(store.list(), []);
+  assert.throws(() => store.caCertificatePem(), /no Demo-CA yet/);
+
+  const started = performance.now();
+  const first = await store.init();
+  t.diagnostic(`CA creation: ${Math.round(performance.now() - started)} ms`);
+  assert.equal(first.created, true);
+  assert.match(first.ca.subject, /^CN=Zielwerk Demo-CA \(kein qualifizierter Vertrauensdienst\), O=Zielwerk \(Demo\), C=DE$/);
+  assert.equal(first.ca.issuer, first.ca.subject);
+  assert.equal(first.ca.source, 'demo-ca');
+  const years = (first.ca.notAfter.getTime() - first.ca.notBefore.getTime()) / (365.25 * DAY);
+  assert.ok(years > 19.9 && years < 20.1, `CA validity ${years} years`);
+
+  const second = await store.init();
+  assert.equal(second.created, false);
+  assert.deepEqual(second.ca, first.ca);
+
+  const ca = new X509Certificate(store.caCertificatePem());
+  assert.equal(ca.ca, true);
+  assert.ok(ca.checkIssued(ca) && ca.verify(ca.publicKey), 'self-signed');
+  assert.equal(ca.fingerprint256.replace(/:/g, '').toLowerCase(), first.ca.sha256);
+  assert.equal(ca.serialNumber, first.ca.serial);
+  assert.equal(ca.serialNumber.length, 32, '16-byte serial');
+  const text = run('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'keys', 'ca.cert.pem')]);
+  assert.match(text, /Basic Constraints: critical\s+CA:TRUE/);
+  assert.match(text, /Key Usage: critical\s+Certificate Sign, CRL Sign/);
+  assert.match(text, /Public-Key: \(2048 bit\)/);
+
+  const key = readFileSync(join(dir, 'keys', 'ca.key.pem'), 'utf8');
+  assert.match(key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+  assert.deepEqual(snapshot(join(dir, 'keys')), ['ca.cert.pem 600', 'ca.key.pem 600', 'imported 700', 'signatories 700']);
+  assert.equal(statSync(join(dir, 'keys')).mode & 0o777, 0o700);
+});
+
+test('identityFor issues a certificate once, reuses it, and issues anew when the role changes', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = KeyStore.open(dir, PASS);
+
+  let started = performance.now();
+  const first = await store.identityFor(klose); // implicit init
+  t.diagnostic(`first identityFor (CA + certificate): ${Math.round(performance.now() - started)} ms`);
+  started = performance.now();
+  const other = await store.identityFor(landrat);
+  t.diagnostic(`one issuance: ${Math.round(performance.now() - started)} ms`);
+  assert.equal(first.source, 'demo-ca');
+
+  const again = await KeyStore.open(dir, PASS).identityFor({ ...klose, name: ' Kai  Klose ' });
+  assert.deepEqual(again.certificate, first.certificate, 'same certificate bytes on reuse (also after normalising spaces)');
+  assert.notDeepEqual(other.certificate, first.certificate);
+
+  const cert = new X509Certificate(first.certificate);
+  assert.deepEqual(cert.subject.split('\n'), ['C=DE', 'O=Hessisches Ministerium für Arbeit\\, Integration\\, Jugend und Soziales', 'title=Staatsminister', 'CN=Kai Klose']);
+  const text = run('openssl', ['x509', '-inform', 'DER', '-noout', '-text', '-in', writeTemp(dir, 'klose.der', first.certificate)]);
+  assert.match(text, /Key Usage: critical\s+Digital Signature, Non Repudiation/);
+  assert.match(text, /Basic Constraints: critical\s+CA:FALSE/);
+  assert.match(text, /Subject Key Identifier/);
+  assert.match(text, /Authority Key Identifier/);
+  assert.doesNotMatch(text, /Extended Key Usage/);
+
+  // The chain verifies against the CA, and the key belongs to the certificate.
+  assert.equal(first.chain.length, 1);
+  const ca = new X509Certificate(first.chain[0]);
+  assert.equal(ca.fingerprint256, new X509Certificate(store.caCertificatePem()).fingerprint256);
+  assert.ok(cert.checkIssued(ca), 'issuer name matches the CA');
+  assert.ok(cert.verify(ca.publicKey), 'signature verifies with the CA key');
+  assert.ok(!cert.verify(cert.publicKey), 'and not with its own key (the check can fail)');
+  const data = Buffer.from('Zielvereinbarung 2024');
+  assert.ok(verify('sha256', data, cert.publicKey, sign('sha256', data, first.privateKey)));
+  run('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'keys', 'ca.cert.pem'), writeTemp(dir, 'klose.der.pem', first.certificate, true)]);
+
+  const promoted = await store.identityFor({ ...klose, role: 'Staatssekretär' });
+  assert.notDeepEqual(promoted.certificate, first.certificate);
+  assert.match(new X509Certificate(promoted.certificate).subject, /title=Staatssekretär/);
+  const moved = await store.identityFor({ ...klose, organisation: 'Hessische Staatskanzlei' });
+  assert.notDeepEqual(moved.certificate, first.certificate);
+  assert.notDeepEqual(moved.certificate, promoted.certificate);
+
+  const listed = store.list();
+  assert.match(listed[0].subject, /Demo-CA/, 'CA first');
+  assert.deepEqual(listed.slice(1).map((c) => c.name), ['Kai Klose', 'Kai Klose', 'Kai Klose', 'Stefan Reuß'], 'then by name');
+  assert.deepEqual(
+    listed.slice(1).map((c) => `${c.name} | ${c.role} | ${c.organisation} | ${c.source}`).sort(),
+    [
+      `Kai Klose | Staatsminister | Hessische Staatskanzlei | demo-ca`,
+      `Kai Klose | Staatsminister | ${klose.organisation} | demo-ca`,
+      `Kai Klose | Staatssekretär | ${klose.organisation} | demo-ca`,
+      `Stefan Reuß | Landrat | Werra-Meißner-Kreis | demo-ca`,
+    ],
+  );
+  for (const f of readdirSync(join(dir, 'keys', 'signatories'))) {
+    assert.equal(statSync(join(dir, 'keys', 'signatories', f)).mode & 0o777, 0o600, f);
+    const stored = JSON.parse(readFileSync(join(dir, 'keys', 'signatories', f), 'utf8'));
+    assert.match(stored.privateKey, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/, `${f}: key encrypted at rest`);
+    assert.doesNotMatch(JSON.stringify(stored), /BEGIN (RSA )?PRIVATE KEY/);
+  }
+});
+
+test('concurrent requests for one person share one certificate', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = KeyStore.open(dir, PASS);
+  const ids = await Promise.all(Array.from({ length: 6 }, () => store.identityFor(klose)));
+  for (const id of ids) assert.deepEqual(id.certificate, ids[0].certificate);
+  assert.equal(readdirSync(join(dir, 'keys', 'signatories')).length, 1);
+});
+
+test('a wrong store passphrase is refused with a clear message', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  await KeyStore.open(dir, PASS).identityFor(klose);
+  const wrong = KeyStore.open(dir, 'not the right passphrase');
+  await assert.rejects(wrong.init(), (e: Error) => e instanceof KeyStoreError && /cannot decrypt the private key in .*ca\.key\.pem: wrong ZV_KEY_PASSPHRASE\?/.test(e.message));
+  await assert.rejects(wrong.identityFor(klose), /cannot decrypt .*wrong ZV_KEY_PASSPHRASE\?/);
+  assert.equal(wrong.list().length, 2, 'listing needs no passphrase');
+
+  const none = KeyStore.open(dir, '');
+  assert.match(none.caCertificatePem(), /^-----BEGIN CERTIFICATE-----/, 'nor does exporting the CA certificate');
+  assert.equal(none.list().length, 2);
+  await assert.rejects(none.identityFor(klose), /no key store passphrase given/);
+  await assert.rejects(KeyStore.open(join(dir, 'fresh'), '').init(), /no key store passphrase given/);
+  assert.equal(existsSync(join(dir, 'fresh')), false, 'and nothing is created without one');
+});
+
+test('expired and not-yet-valid certificates are refused at the signing time', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = KeyStore.open(dir, PASS);
+  const { ca } = await store.init();
+  const now = Date.now();
+
+  const expired = await store.issue(klose, { notBefore: ca.notBefore, notAfter: new Date(now - 3_600_000) });
+  await assert.rejects(store.identityFor(klose), (e: Error) => e instanceof KeyStoreError && /"Kai Klose".* is expired at the signing time .*: it is valid from .* to .*/.test(e.message) && e.message.includes(expired.notAfter.toISOString().replace('.000Z', 'Z')));
+  // The same certificate is fine for a signing time inside its validity.
+  const inside = await store.identityFor(klose, { at: new Date(now - 2 * 3_600_000) });
+  assert.equal(new X509Certificate(inside.certificate).fingerprint256.replace(/:/g, '').toLowerCase(), expired.sha256);
+
+  await store.issue(landrat, { notBefore: new Date(now + 30 * DAY), notAfter: new Date(now + 400 * DAY) });
+  await assert.rejects(store.identityFor(landrat), /is not yet valid at the signing time/);
+  assert.ok(await store.identityFor(landrat, { at: new Date(now + 31 * DAY) }));
+
+  // A freshly issued certificate is checked against `at` as well.
+  const later = { ...landrat, name: 'Anna Später' };
+  await assert.rejects(store.identityFor(later, { at: new Date(now + 6 * 365 * DAY) }), /cannot issue a demo certificate for signing at .*valid only until/);
+  await assert.rejects(store.identityFor(later, { at: new Date(now - 10 * DAY) }), /cannot issue .*the Demo-CA is valid only from/);
+  await assert.rejects(store.issue(later, { notBefore: new Date(now), notAfter: new Date(now + 30 * 365 * DAY) }), /Demo-CA itself is valid only/);
+  await assert.rejects(store.issue(later, { notBefore: new Date(now), notAfter: new Date(now - 1000) }), /notBefore .* is not before notAfter/);
+  assert.deepEqual(readdirSync(join(dir, 'keys', 'signatories')).filter((f) => f.startsWith('anna')), [], 'refused issuance writes nothing');
+});
+
+test('certificates from a replaced Demo-CA are reissued', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const store = KeyStore.open(dir, PASS);
+  const old = await store.identityFor(klose);
+  rmSync(join(dir, 'keys', 'ca.key.pem'));
+  await assert.rejects(store.identityFor(klose), /incomplete: .*ca\.key\.pem is missing/);
+  rmSync(join(dir, 'keys', 'ca.cert.pem'));
+  const renewed = await store.identityFor(klose);
+  assert.notDeepEqual(renewed.certificate, old.certificate);
+  assert.ok(new X509Certificate(renewed.certificate).verify(new X509Certificate(store.caCertificatePem()).publicKey));
+});
+
+// ---- PKCS#12 ----
+
+interface Pki {
+  dir: string;
+  rootPem: string;
+  leafPem: string;
+  keyPem: string;
+}
+
+/** A root CA and a leaf certificate for "Erika Mustermann", made with the openssl CLI. */
+function makePki(dir: string, keyType: 'rsa' | 'ec' = 'rsa'): Pki {
+  const f = (n: string) => join(dir, n);
+  const newkey = keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  run('openssl', ['req', '-x509', ...newkey, '-nodes', '-keyout', f('root.key'), '-out', f('root.pem'), '-days', '3650', '-subj', '/C=DE/O=Test Trust Center/CN=Test Root CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  run('openssl', ['req', '-new', ...newkey, '-nodes', '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/C=DE/O=Werra-Meißner-Kreis/title=Landrätin/CN=Erika Mustermann', '-utf8']);
+  writeFileSync(f('leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n');
+  run('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('root.pem'), '-CAkey', f('root.key'), '-CAcreateserial', '-out', f('leaf.pem'), '-days', '365', '-extfile', f('leaf.ext')]);
+  return { dir, rootPem: f('root.pem'), leafPem: f('leaf.pem'), keyPem: f('leaf.key') };
+}
+
+function exportP12(pki: Pki, name: string, password: string, extra: string[] = []): Uint8Array {
+  const out = join(pki.dir, name);
+  run('openssl', ['pkcs12', '-export', '-in', pki.leafPem, '-inkey', pki.keyPem, '-certfile', pki.rootPem, '-out', out, '-passout', `pass:${password}`, ...extra]);
+  return new Uint8Array(readFileSync(out));
+}
+
+function derOf(pemPath: string): Uint8Array {
+  return new Uint8Array(new X509Certificate(readFileSync(pemPath)).raw);
+}
+
+function writeTemp(dir: string, name: string, der: Uint8Array, pem = false): string {
+  const path = join(dir, name);
+  writeFileSync(path, pem ? new X509Certificate(der).toString() : der);
+  return path;
+}
+
+test('PKCS#12 import: modern (AES-256/PBKDF2) and legacy (RC2-40/3DES, SHA-1 MAC) files, byte-identical certificates', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const pki = makePki(dir);
+  const variants: Array<[string, string, string[], RegExp]> = [
+    ['modern.p12', 'geheim-2024!', [], /PBES2, PBKDF2, AES-256-CBC/],
+    ['legacy.p12', 'geheim-2024!', ['-legacy'], /pbeWithSHA1And40BitRC2-CBC/],
+    ['legacy-explicit.p12', 'geheim-2024!', ['-legacy', '-certpbe', 'PBE-SHA1-RC2-40', '-keypbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'], /pbeWithSHA1And3-KeyTripleDES-CBC/],
+    ['modern-umlaut.p12', 'Schlüssel-Äöü-ß', [], /AES-256-CBC/],
+    ['legacy-umlaut.p12', 'Schlüssel-Äöü-ß', ['-legacy'], /RC2/],
+    ['modern-sha512-mac.p12', 'geheim-2024!', ['-macalg', 'sha512'], /MAC: sha512/],
+  ];
+  for (const [file, password, extra, expectInfo] of variants) {
+    const bytes = exportP12(pki, file, password, extra);
+    // `pkcs12 -info` reports the algorithms on stderr.
+    const probe = spawnSync('openssl', ['pkcs12', '-info', '-noout', '-in', join(dir, file), '-passin', `pass:${password}`, ...(extra.includes('-legacy') ? ['-legacy'] : [])], { encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    const info = probe.stdout + probe.stderr;
+    assert.match(info, expectInfo, `${file} is the intended variant`);
+
+    const home = join(dir, `data-${file}`);
+    const store = KeyStore.open(home, PASS);
+    const imported = await store.importPkcs12(bytes, password, 'Erika Mustermann');
+    assert.equal(imported.source, 'pkcs12', file);
+    assert.equal(imported.name, 'Erika Mustermann');
+    assert.equal(imported.role, 'Landrätin');
+    assert.equal(imported.organisation, 'Werra-Meißner-Kreis');
+    assert.match(imported.subject, /^CN=Erika Mustermann, title=Landrätin, O=Werra-Meißner-Kreis, C=DE$/);
+    assert.match(imported.issuer, /CN=Test Root CA/);
+
+    const id = await store.identityFor({ name: 'Erika Mustermann', role: 'irrelevant', organisation: 'irrelevant' });
+    assert.equal(id.source, 'pkcs12', file);
+    assert.deepEqual(id.certificate, derOf(pki.leafPem), `${file}: certificate byte-identical to the original`);
+    assert.deepEqual(id.chain, [derOf(pki.rootPem)], `${file}: chain`);
+    assert.equal(id.privateKey.asymmetricKeyType, 'rsa');
+    const data = Buffer.from('probe');
+    assert.ok(verify('sha256', data, createPublicKey(readFileSync(pki.keyPem)), sign('sha256', data, id.privateKey)), `${file}: the original key`);
+
+    const stored = readdirSync(join(home, 'keys', 'imported'));
+    assert.equal(stored.length, 1);
+    const json = readFileSync(join(home, 'keys', 'imported', stored[0]), 'utf8');
+    assert.match(JSON.parse(json).privateKey, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/, 're-encrypted with the store passphrase');
+    assert.equal(statSync(join(home, 'keys', 'imported', stored[0])).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(home, 'keys', 'ca.cert.pem')), false, 'an import needs no Demo-CA');
+
+    // Others still get demo certificates; the import takes precedence only for its name.
+    assert.equal((await store.identityFor(klose)).source, 'demo-ca');
+    assert.deepEqual(store.list().map((c) => [c.name, c.source]), [
+      ['Zielwerk Demo-CA (kein qualifizierter Vertrauensdienst)', 'demo-ca'],
+      ['Erika Mustermann', 'pkcs12'],
+      ['Kai Klose', 'demo-ca'],
+    ]);
+  }
+});
+
+test('PKCS#12 import of an EC (P-256) key and certificate', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const pki = makePki(dir, 'ec');
+  const store = KeyStore.open(join(dir, 'data'), PASS);
+  await store.importPkcs12(exportP12(pki, 'ec.p12', 'geheim-2024!'), 'geheim-2024!', 'Erika Mustermann');
+  const id = await store.identityFor({ name: 'Erika Mustermann', role: '', organisation: '' });
+  assert.equal(id.privateKey.asymmetricKeyType, 'ec');
+  assert.deepEqual(id.certificate, derOf(pki.leafPem));
+  assert.deepEqual(id.chain, [derOf(pki.rootPem)]);
+});
+
+test('PKCS#12 import failures are clear and write nothing', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const pki = makePki(dir);
+  const home = join(dir, 'data');
+  const store = KeyStore.open(home, PASS);
+  const modern = exportP12(pki, 'modern.p12', 'geheim-2024!');
+  const legacy = exportP12(pki, 'legacy.p12', 'geheim-2024!', ['-legacy']);
+
+  const refuses = async (bytes: Uint8Array, password: string, pattern: RegExp) => {
+    const before = snapshot(home);
+    await assert.rejects(store.importPkcs12(bytes, password, 'Erika Mustermann'), (e: Error) => e instanceof KeyStoreError && pattern.test(e.message));
+    assert.deepEqual(snapshot(home), before, `nothing written (${pattern})`);
+  };
+  await refuses(modern, 'falsch', /wrong password/);
+  await refuses(legacy, 'falsch', /wrong password/);
+  await refuses(new Uint8Array(Buffer.from('this is not a PKCS#12 file, just some text\n')), 'x', /not a PKCS#12 file/);
+  await refuses(new Uint8Array(readFileSync(pki.leafPem)), 'x', /not a PKCS#12 file/);
+  await refuses(derOf(pki.leafPem), 'x', /not a usable PKCS#12 file|not a PKCS#12 file/);
+  await refuses(new Uint8Array(0), 'x', /not a PKCS#12 file/);
+
+  run('openssl', ['pkcs12', '-export', '-nokeys', '-in', pki.leafPem, '-out', join(dir, 'certonly.p12'), '-passout', 'pass:geheim-2024!']);
+  await refuses(new Uint8Array(readFileSync(join(dir, 'certonly.p12'))), 'geheim-2024!', /contains no private key/);
+  run('openssl', ['pkcs12', '-export', '-nocerts', '-inkey', pki.keyPem, '-out', join(dir, 'keyonly.p12'), '-passout', 'pass:geheim-2024!']);
+  await refuses(new Uint8Array(readFileSync(join(dir, 'keyonly.p12'))), 'geheim-2024!', /no certificate matching its private key/);
+  // The leaf's key with only the root certificate (openssl refuses to build this, node-forge does not check).
+  const mismatch = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(readFileSync(pki.keyPem, 'utf8')), [forge.pki.certificateFromPem(readFileSync(pki.rootPem, 'utf8'))], 'geheim-2024!');
+  await refuses(new Uint8Array(Buffer.from(forge.asn1.toDer(mismatch).getBytes(), 'binary')), 'geheim-2024!', /no certificate matching its private key/);
+  await assert.rejects(store.importPkcs12(modern, 'geheim-2024!', '  '), /needs the name/);
+
+  assert.deepEqual(snapshot(home), [], 'the store was never created');
+  await store.importPkcs12(modern, 'geheim-2024!', 'Erika Mustermann'); // and the good file still imports
+  assert.equal(store.list().length, 1);
+});
+
+test('an expired imported certificate is refused for signing', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const pki = makePki(dir);
+  const store = KeyStore.open(join(dir, 'data'), PASS);
+  const info = await store.importPkcs12(exportP12(pki, 'p.p12', 'geheim-2024!'), 'geheim-2024!', 'Erika Mustermann');
+  const person = { name: 'Erika Mustermann', role: 'Landrätin', organisation: 'Werra-Meißner-Kreis' };
+  await assert.rejects(store.identityFor(person, { at: new Date(info.notAfter.getTime() + DAY) }), /is expired at the signing time.*import a current certificate/);
+  await assert.rejects(store.identityFor(person, { at: new Date(info.notBefore.getTime() - DAY) }), /is not yet valid/);
+});
