@@ -8,17 +8,21 @@ import type { ResolvedAgreement } from './resolve.ts';
  */
 export function signatureBlock(a: ResolvedAgreement): SignatureBlock {
   const below = a.edition.signatureLayout === 'organisation-below';
-  let order = 0;
-  const slots = (party: 'ministry' | 'partner', people: { name: string; role: string }[], organisationLines: string[]): SignatorySlot[] =>
-    people.map((p, i) => ({
+  // Signing order: one party's signatories in their listed order, then the other's.
+  const partnerFirst = a.input.signingOrder === 'partner-first';
+  const firstCount = partnerFirst ? a.signatories.partner.length : a.signatories.ministry.length;
+  const slots = (party: 'ministry' | 'partner', people: { name: string; role: string }[], organisationLines: string[]): SignatorySlot[] => {
+    const offset = (party === 'partner') === partnerFirst ? 0 : firstCount;
+    return people.map((p, i) => ({
       fieldName: `sig-${party}-${i + 1}`,
       party,
       index: i + 1,
-      order: ++order,
+      order: offset + i + 1,
       name: p.name,
       role: p.role,
       organisationLines: below ? organisationLines : [],
     }));
+  };
 
   const ministry: SignatureColumn = {
     party: 'ministry',

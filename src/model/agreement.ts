@@ -136,6 +136,10 @@ export const AgreementInput = z
     measures: z.array(Measure, { error: 'must be a list of measures' }).optional(),
     steering: z.enum(['dialog', 'exchange'], { error: (iss) => `unknown steering variant ${describe(iss.input)} (expected "dialog" or "exchange")` }).optional(),
     date: IsoDate.optional(),
+    /** Who signs first; stored in the PDF's signing plan and enforced when signing. */
+    signingOrder: z
+      .enum(['ministry-first', 'partner-first'], { error: (iss) => `unknown signing order ${describe(iss.input)} (expected "ministry-first" or "partner-first")` })
+      .optional(),
     ministry: MinistryOverride.optional(),
     signatories: z.strictObject(
       {

@@ -39,7 +39,7 @@ export interface AgreementPdf {
   /** Fields in signing order. */
   fields: SignatureFieldState[];
   /** The embedded input JSON (AFRelationship /Source), if present. */
-  input: { name: string; bytes: Uint8Array } | null;
+  readonly input: { name: string; bytes: Uint8Array } | null;
 }
 
 export async function loadPdf(bytes: Uint8Array): Promise<PDF> {
@@ -95,7 +95,16 @@ export async function readAgreementPdf(bytes: Uint8Array): Promise<AgreementPdf>
       const v = deref(pdf, dict.get('V'));
       return { entry, dict, signature: v instanceof PdfDict ? v : null };
     });
-  return { pdf, metadata, fields, input: readSourceAttachment(pdf) };
+  // The attachment is decoded only when asked for (verification without reproduction never needs it).
+  let input: AgreementPdf['input'] | undefined;
+  return {
+    pdf,
+    metadata,
+    fields,
+    get input() {
+      return (input ??= readSourceAttachment(pdf));
+    },
+  };
 }
 
 function readSourceAttachment(pdf: PDF): AgreementPdf['input'] {

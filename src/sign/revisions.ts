@@ -24,9 +24,22 @@ export interface RevisionDiff {
 type Kind = 'string' | 'number' | 'name' | 'bool' | 'null' | 'array' | 'dict' | 'stream' | 'ref';
 const kind = (o: PdfObject): Kind => (o as unknown as { type: Kind }).type;
 
-/** A canonical text for an object (references stay references; stream data hashed). */
+const memo = new WeakMap<object, string>();
+
+/** A canonical text for an object (references stay references; stream data hashed). Memoised per parsed object. */
 export function canonical(o: PdfObject | null | undefined): string {
   if (o === null || o === undefined) return 'missing';
+  const k = kind(o);
+  if (k !== 'dict' && k !== 'stream' && k !== 'array') return canonicalOf(o);
+  let text = memo.get(o);
+  if (text === undefined) {
+    text = canonicalOf(o);
+    memo.set(o, text);
+  }
+  return text;
+}
+
+function canonicalOf(o: PdfObject): string {
   switch (kind(o)) {
     case 'ref': {
       const r = o as PdfRef;

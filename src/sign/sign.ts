@@ -96,7 +96,7 @@ const numbers = (arr: PdfArray | undefined): number[] => (arr ? arr.toArray().ma
 /** Room for the CMS: certificates, signed attributes, the signature and (if any) a time-stamp token. */
 function contentsSize(identity: SigningIdentity, tsa: boolean): number {
   const certs = identity.certificate.length + identity.chain.reduce((n, c) => n + c.length, 0);
-  return 3072 + certs + (tsa ? 8192 : 0);
+  return 2048 + certs + (tsa ? 8192 : 0);
 }
 
 export async function signAgreement(input: Uint8Array, opts: SignOptions): Promise<SignResult> {

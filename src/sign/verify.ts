@@ -62,6 +62,8 @@ export interface VerifyOptions {
   trust: Uint8Array[];
   /** Require every planned signatory to have signed. */
   requireComplete?: boolean;
+  /** Skip re-rendering the embedded input (for callers that only need the signature checks). */
+  skipReproduction?: boolean;
 }
 
 interface Trust {
@@ -275,8 +277,11 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
   }
   const pending = doc.fields.filter((f) => !f.signature).map((f) => ({ signatory: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role }));
   if (opts.requireComplete && pending.length) problems.push(`not signed yet by: ${pending.map((p) => `${p.name} (${p.signatory})`).join(', ')}`);
-  const reproduction = doc.input ? await checkReproduction(doc) : ({ status: 'unavailable', detail: 'no embedded input JSON' } as const);
-  if (reproduction.status !== 'match') problems.push(`reproduction: ${reproduction.detail}`);
+  const reproduction = opts.skipReproduction
+    ? ({ status: 'unavailable', detail: 'not checked' } as const)
+    : doc.input
+      ? await checkReproduction(doc) : ({ status: 'unavailable', detail: 'no embedded input JSON' } as const);
+  if (!opts.skipReproduction && reproduction.status !== 'match') problems.push(`reproduction: ${reproduction.detail}`);
 
   const statuses = signatures.map((s) => s.status);
   const verdict: Status =
