@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { dataDir, tsaUrl } from '../config.ts';
 import { isValidIsoDate } from '../model/agreement.ts';
-import { writeDurably } from '../store/atomic.ts';
+import { writeFilesAtomically } from '../store/atomic.ts';
 import { AgreementPdfError, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import type { SignatoryRef } from '../sign/agreement-pdf.ts';
 import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
@@ -37,15 +37,23 @@ function readInputFile(path: string, what: string): Uint8Array {
 
 /** Trust anchors: --trust PEM files, else the local demo CA of the data directory (if there is one). */
 function trustAnchors(files: string[], dir: string): Uint8Array[] {
-  const pems = files.length ? files.map((f) => readFileSync(f, 'utf8')) : [];
+  const pems = files.map((f) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new AgreementPdfError(`cannot read trust anchor ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  });
   if (!files.length) {
     const ca = resolve(dir, 'keys', 'ca.cert.pem');
     if (existsSync(ca)) pems.push(readFileSync(ca, 'utf8'));
   }
   const ders: Uint8Array[] = [];
-  for (const pem of pems) {
-    for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) ders.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  }
+  pems.forEach((pem, i) => {
+    const found = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
+    if (!found.length && files[i]) throw new AgreementPdfError(`trust anchor ${files[i]} contains no PEM certificate`);
+    for (const m of found) ders.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  });
   return ders;
 }
 
@@ -134,7 +142,8 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
         image,
         tsa: url ? new HttpTimestampAuthority(url) : undefined,
       });
-      writeDurably(opts.out, result.bytes);
+      // Temp name, fsync, rename: replacing the input (--out = input) or an existing file (--force) is safe too.
+      writeFilesAtomically([{ path: opts.out, bytes: result.bytes }]);
       process.stdout.write(`signed ${result.fieldName}: ${result.name}, ${result.role} — ${result.place}, ${result.date} (${formatSigningTime(result.signingTime)})\n`);
       process.stdout.write(`  ${opts.out}  ${(result.bytes.length / 1024).toFixed(1)} KB (+${((result.bytes.length - input.length) / 1024).toFixed(1)} KB)\n`);
       process.stdout.write(result.remaining.length ? `  next: ${result.remaining.map((r) => `${r.name} (${r.ref})`).join(', ')}\n` : '  all signatories have signed\n');

@@ -1,7 +1,9 @@
 /**
  * What changed in a PDF after a signature: every object of the revision the signature covers is
  * compared with the final document, and each difference is classified as allowed (a later
- * signature: its field, appearance, signature dictionary; the AcroForm's /SigFlags; DSS) or not.
+ * signature filling its pre-existing field: value, appearance, rectangle within its slot; the
+ * AcroForm's /SigFlags; DSS) or not. New annotations on pages are never allowed: Zielwerk's fields
+ * exist from generation on, so a new widget can only be an overlay.
  *
  * Objects are compared by a canonical serialisation (streams by their raw bytes), so how an
  * update was written — plain objects, object streams, a rebuilt xref — does not matter.
@@ -119,7 +121,6 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
   const after = objectsOf(final);
   const allowed: Change[] = [];
   const disallowed: Change[] = [];
-  const newRefs = new Set<number>([...after.keys()].filter((n) => !before.has(n)));
 
   const rootBefore = signed.context.info.trailer.get('Root');
   const rootAfter = final.context.info.trailer.get('Root');
@@ -141,7 +142,9 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
     const c = cur as PdfDict;
     const keys = changedKeys(o, c);
     const sigField = nameOf(o, 'FT') === 'Sig' && nameOf(c, 'FT') === 'Sig';
-    if (sigField && !o.has('V') && keys.every((k) => ['V', 'AP', 'Rect'].includes(k))) {
+    // A field that was empty and is now signed: only its value, appearance and rectangle may change.
+    const nowSigned = sigField && !o.has('V') && isSignatureDict(final, c.get('V'));
+    if (nowSigned && keys.every((k) => ['V', 'AP', 'Rect'].includes(k))) {
       const grownTo = rectOf(c);
       const oldRect = rectOf(o);
       // A party's first signature may take in the party's place/date line (same column).
@@ -153,8 +156,6 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
       allowed.push({ object: label, what: 'validation data (DSS) added' });
     } else if (o.has('Fields') && keys.every((k) => k === 'SigFlags')) {
       allowed.push({ object: label, what: 'form marked as signed (/SigFlags)' });
-    } else if (nameOf(o, 'Type') === 'Page' && keys.every((k) => k === 'Annots') && onlyAddsSignatureWidgets(o, c, final, newRefs)) {
-      allowed.push({ object: label, what: 'signature widget added' });
     } else {
       disallowed.push({ object: label, what: `changed: /${keys.join(', /')}` });
     }
@@ -162,15 +163,8 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
   return { allowed, disallowed };
 }
 
-/** A page's /Annots grew only by new, unsigned-field-free signature widgets. */
-function onlyAddsSignatureWidgets(oldPage: PdfDict, newPage: PdfDict, final: PDF, newRefs: Set<number>): boolean {
-  const refs = (d: PdfDict) => (d.getArray('Annots')?.toArray() ?? []).map(canonical);
-  const old = new Set(refs(oldPage));
-  const added = (newPage.getArray('Annots')?.toArray() ?? []).filter((r) => !old.has(canonical(r)));
-  if (refs(oldPage).some((r) => !refs(newPage).includes(r))) return false;
-  return added.every((r) => {
-    if (!(r instanceof PdfRef) || !newRefs.has(r.objectNumber)) return false;
-    const d = final.getObject(r);
-    return d instanceof PdfDict && nameOf(d, 'FT') === 'Sig';
-  });
+/** The value of a signed field: a /Sig dictionary with a byte range and contents. */
+function isSignatureDict(pdf: PDF, v: PdfObject | undefined): boolean {
+  const d = v instanceof PdfRef ? pdf.getObject(v) : v;
+  return d instanceof PdfDict && nameOf(d, 'Type') === 'Sig' && d.has('ByteRange') && d.has('Contents');
 }

@@ -131,7 +131,12 @@ export async function signAgreement(input: Uint8Array, opts: SignOptions): Promi
   const latest = earlier.sort().at(-1);
   if (latest && date < latest) throw new SignError(`the date ${date} lies before the date of an earlier signature (${latest})`);
 
-  const composed = recompose(doc);
+  let composed;
+  try {
+    composed = recompose(doc);
+  } catch (e) {
+    throw new SignError(`the agreement's embedded input cannot be read: ${(e as Error).message.replace(/\s*\n\s*/g, '; ')}`);
+  }
   const printed = printedPlaces(composed)[entry.party];
   const place = (opts.place ?? printed).trim();
   if (!place) throw new SignError('--place must not be empty');

@@ -11,6 +11,7 @@
  * - the signature mark: the uploaded/drawn image scaled into the slot, else the name in italics;
  * - a small line "Elektronisch signiert: <name>, <role>, <time>".
  */
+import zlib from 'node:zlib';
 import { PDFDocument, rgb } from 'pdf-lib';
 import type { PDFFont, PDFImage } from 'pdf-lib';
 import { loadResources } from '../render/pdf/fonts.ts';
@@ -43,7 +44,11 @@ export class StampImageError extends Error {}
 const INK = rgb(0.06, 0.16, 0.45);
 const NOTE = rgb(0.25, 0.25, 0.3);
 
-/** Checks a signature image: size, type by content (not name), decodable, sane dimensions. */
+/**
+ * Checks a signature image before anything else happens: size, type by content (not name), and a
+ * structural decode — pdf-lib trusts PNG/JPEG headers (a truncated PNG can make it loop forever, a
+ * truncated JPEG is embedded broken), so the data is validated here first.
+ */
 export function checkSignatureImage(bytes: Uint8Array): 'png' | 'jpeg' {
   if (bytes.length > MAX_IMAGE_BYTES) {
     throw new StampImageError(`signature image is ${(bytes.length / 1048576).toFixed(1)} MB; at most ${MAX_IMAGE_BYTES / 1048576} MB are accepted`);
@@ -51,7 +56,74 @@ export function checkSignatureImage(bytes: Uint8Array): 'png' | 'jpeg' {
   const isPng = bytes.length > 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   const isJpeg = bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   if (!isPng && !isJpeg) throw new StampImageError('signature image is neither PNG nor JPEG (checked by content)');
+  if (isPng) checkPng(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+  else checkJpeg(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
   return isPng ? 'png' : 'jpeg';
+}
+
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+function checkSide(w: number, h: number) {
+  if (w < 1 || h < 1 || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE) {
+    throw new StampImageError(`signature image is ${w}×${h} px; each side must be 1–${MAX_IMAGE_SIDE} px`);
+  }
+}
+
+function checkPng(b: Buffer): void {
+  const bad = (why: string) => new StampImageError(`signature image cannot be read (PNG): ${why}`);
+  let pos = 8;
+  let header: { w: number; h: number; depth: number; color: number; interlace: number } | null = null;
+  const idat: Buffer[] = [];
+  let ended = false;
+  while (pos + 12 <= b.length) {
+    const len = b.readUInt32BE(pos);
+    const type = b.toString('latin1', pos + 4, pos + 8);
+    if (pos + 12 + len > b.length) throw bad(`chunk ${type} is cut off`);
+    const body = b.subarray(pos + 8, pos + 8 + len);
+    if (zlib.crc32 && zlib.crc32(b.subarray(pos + 4, pos + 8 + len)) !== b.readUInt32BE(pos + 8 + len)) throw bad(`chunk ${type} is damaged (CRC)`);
+    if (type === 'IHDR') header = { w: body.readUInt32BE(0), h: body.readUInt32BE(4), depth: body[8]!, color: body[9]!, interlace: body[12]! };
+    else if (type === 'IDAT') idat.push(body);
+    else if (type === 'IEND') {
+      ended = true;
+      break;
+    }
+    pos += 12 + len;
+  }
+  if (!header) throw bad('no IHDR header');
+  if (!ended) throw bad('the file is truncated (no IEND)');
+  checkSide(header.w, header.h);
+  const channels = PNG_CHANNELS[header.color];
+  if (!channels) throw bad(`unknown colour type ${header.color}`);
+  const expected = header.h * (1 + Math.ceil((header.w * channels * header.depth) / 8));
+  let raw: Buffer;
+  try {
+    raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected * 2 + 1024 });
+  } catch (e) {
+    throw bad(`image data is damaged (${(e as Error).message})`);
+  }
+  if (header.interlace === 0 && raw.length !== expected) throw bad(`image data has ${raw.length} bytes, ${expected} expected`);
+}
+
+function checkJpeg(b: Buffer): void {
+  const bad = (why: string) => new StampImageError(`signature image cannot be read (JPEG): ${why}`);
+  let pos = 2;
+  let size: { w: number; h: number } | null = null;
+  // Walk the marker segments up to the start of scan; the frame header (SOFn) gives the size.
+  while (pos + 4 <= b.length) {
+    if (b[pos] !== 0xff) throw bad('broken marker structure');
+    const marker = b[pos + 1]!;
+    if (marker === 0xd9) break;
+    const len = b.readUInt16BE(pos + 2);
+    if (pos + 2 + len > b.length) throw bad('segment is cut off');
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) size = { h: b.readUInt16BE(pos + 5), w: b.readUInt16BE(pos + 7) };
+    if (marker === 0xda) break;
+    pos += 2 + len;
+  }
+  if (!size) throw bad('no frame header (SOF)');
+  checkSide(size.w, size.h);
+  let end = b.length;
+  while (end > 2 && b[end - 1] === 0) end--;
+  if (!(b[end - 2] === 0xff && b[end - 1] === 0xd9)) throw bad('the file is truncated (no end-of-image marker)');
 }
 
 async function embedImage(doc: PDFDocument, bytes: Uint8Array): Promise<PDFImage> {
@@ -62,9 +134,7 @@ async function embedImage(doc: PDFDocument, bytes: Uint8Array): Promise<PDFImage
   } catch (e) {
     throw new StampImageError(`signature image cannot be read (${type.toUpperCase()}): ${(e as Error).message}`);
   }
-  if (image.width < 1 || image.height < 1 || image.width > MAX_IMAGE_SIDE || image.height > MAX_IMAGE_SIDE) {
-    throw new StampImageError(`signature image is ${image.width}×${image.height} px; each side must be 1–${MAX_IMAGE_SIDE} px`);
-  }
+  checkSide(image.width, image.height);
   return image;
 }
 

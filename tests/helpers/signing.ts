@@ -3,7 +3,7 @@
  * generated with the library, a temporary key store, signing in order, the CLI, and byte-level
  * access to the signatures of a signed file.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as asn1js from 'asn1js';
@@ -62,19 +62,31 @@ export async function signInOrder(store: KeyStore, input: Uint8Array, signatorie
 }
 
 export interface CliResult {
+  /** null when the process was killed (e.g. by the time limit). */
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  ms: number;
 }
 
-/** Runs `zv` with a data directory and key store passphrase (plus any extra environment). */
-export function zv(args: string[], env: Record<string, string | undefined> = {}): CliResult {
-  const r = spawnSync(process.execPath, [ZV, ...args], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, ZV_KEY_PASSPHRASE: PASSPHRASE, ZV_ENV: undefined, NODE_ENV: undefined, ZV_TSA_URL: undefined, ...env },
+/**
+ * Runs `zv` with the test key store passphrase (plus any extra environment; undefined removes a
+ * variable). Asynchronous, so that several CLI runs (each pays ~2–3 s of start-up) can overlap.
+ */
+export function zv(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<CliResult> {
+  const merged: Record<string, string | undefined> = { ...process.env, ZV_KEY_PASSPHRASE: PASSPHRASE, ZV_ENV: undefined, NODE_ENV: undefined, ZV_TSA_URL: undefined, ...env };
+  const clean = Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined));
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ZV, ...args], { env: clean, timeout: timeoutMs, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started) }));
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
