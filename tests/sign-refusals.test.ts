@@ -13,6 +13,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, relative } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
 import { composeFromData } from '../src/compose/index.ts';
+import { renderPdf } from '../src/render/pdf/index.ts';
+import { sampleTree } from './fixtures/sample-tree.ts';
 import { KeyStore, KeyStoreError } from '../src/sign/keys.ts';
 import { signAgreement, SignError } from '../src/sign/sign.ts';
 import type { SignOptions } from '../src/sign/sign.ts';
@@ -55,7 +57,8 @@ before(async () => {
   const foreign = await PDFDocument.create();
   foreign.addPage([595, 842]).drawText('Ein fremdes PDF', { x: 72, y: 760 });
   file.foreignPdf = put('foreign.pdf', await foreign.save());
-  file.staleZvPdf = put('stale-zv.pdf', readFileSync(new URL('./artifacts/sample-tree-2.pdf', import.meta.url)));
+  // A Zielwerk-structured PDF whose embedded JSON is not a valid agreement input (the sample tree's placeholder data).
+  file.staleZvPdf = put('stale-zv.pdf', await renderPdf(sampleTree(2, 0)));
   // A real PNG (page 1 at low resolution), a truncated copy, garbage named .png, 20 MB behind a PNG signature.
   run('pdftoppm', ['-png', '-r', '12', '-f', '1', '-l', '1', '-singlefile', file.aqb, join(tmp.dir, 'page')]);
   const png = readFileSync(join(tmp.dir, 'page.png'));
@@ -176,7 +179,7 @@ describe('zv sign refusals: clear message, input untouched, nothing written', { 
   });
 
   test('a Zielwerk PDF whose embedded input JSON is invalid → a refusal like the others', async () => {
-    // tests/artifacts/sample-tree-2.pdf was generated from a tree without signatories in its JSON.
+    // The sample tree's embedded JSON has no signatories.
     await assertSignRefused(file.staleZvPdf, ['--signatory', 'ministry:1'], /signatories: is required/);
   });
 

@@ -102,6 +102,7 @@ function assertPdfsigAllValid(path: string, count: number) {
 let aqb = '';
 let sgb2 = '';
 before(async () => {
+  mkdirSync(join('tests', 'artifacts'), { recursive: true });
   aqb = await generate('aqb-2023-werra-meissner-kreis.json', 'aqb.pdf');
   sgb2 = await generate('sgb2-2023-landkreis-kassel.json', 'sgb2.pdf');
   writeFileSync(join(tmp.dir, 'unterschrift.png'), signaturePng());
