@@ -14,6 +14,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfString } from '@libpdf/core';
 import { formatDate } from '../compose/format.ts';
 import { isValidIsoDate } from '../model/agreement.ts';
+// The stamp's date uses the agreement's body size; /M uses the renderer's UTC PDF date format.
+import { BODY_SIZE, pdfDate } from '../render/pdf/index.ts';
 import { AgreementPdfError, deref, findField, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
 import type { SignatoryRef } from './agreement-pdf.ts';
 import { buildCadesSignature } from './cms.ts';
@@ -56,7 +58,6 @@ export interface SignResult {
 export const STAMP_DATE_KEY = 'ZV_StampDate';
 
 const BYTE_RANGE_PLACEHOLDER = '/ByteRange [0 9999999999 9999999999 9999999999]';
-const BODY_SIZE = 11;
 
 const berlinTime = new Intl.DateTimeFormat('de-DE', {
   timeZone: 'Europe/Berlin',
@@ -71,12 +72,6 @@ const berlinTime = new Intl.DateTimeFormat('de-DE', {
 /** "21.11.2026, 14:03 MEZ" */
 export function formatSigningTime(d: Date): string {
   return berlinTime.format(d);
-}
-
-/** PDF date string in UTC: D:YYYYMMDDHHmmSSZ */
-function pdfDate(d: Date): string {
-  const iso = d.toISOString();
-  return `D:${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
 const isoDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);

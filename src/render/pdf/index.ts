@@ -17,10 +17,10 @@ import type { DrawFont } from './draw.ts';
 import { addSignatureFields } from './fields.ts';
 import { applyPdfA, documentDigest } from './pdfa.ts';
 
-export { layoutDocument, PAGE, TEXT_WIDTH } from './layout.ts';
+export { BODY_SIZE, layoutDocument, PAGE, TEXT_WIDTH } from './layout.ts';
 export type { Layout, LaidOutPage, PageFragment, PageItem, TextLine, TextPiece, SignatureSlotBox, DateSlotBox } from './layout.ts';
 export { breakPoints } from './hyphenate.ts';
-export { parseSigningMetadata, ZV_NAMESPACE } from './pdfa.ts';
+export { parseSigningMetadata, pdfDate, ZV_NAMESPACE } from './pdfa.ts';
 export type { SigningMetadata, SigningEntry, DateSlotEntry } from './pdfa.ts';
 
 /** Subset tags: fixed per style so output is deterministic (the tag only has to be unique per file). */

@@ -44,7 +44,7 @@ export const PAGE = {
 export const TEXT_WIDTH = PAGE.width - PAGE.marginLeft - PAGE.marginRight;
 const BODY_HEIGHT = PAGE.height - PAGE.marginTop - PAGE.marginBottom;
 
-const BODY_SIZE = 11;
+export const BODY_SIZE = 11;
 const LINE_FACTOR = 1.35;
 const PARAGRAPH_AFTER = 7;
 const LIST_ITEM_GAP = 3;
