@@ -1,0 +1,483 @@
+/**
+ * The audit report ("Signaturprotokoll") of one signing envelope as an A4 PDF.
+ *
+ * Pipeline: build blocks of wrapped lines (pure, measured with the embedded Liberation Sans faces) →
+ * paginate (an event's lines stay together when they fit; headings stay with what follows; nothing
+ * below the bottom margin) → draw → footers ("Seite X von Y", known only once laid out) → metadata.
+ *
+ * The output is deterministic: every date comes from `generatedAt`, never from the clock, the subset
+ * tags are fixed, and the trailer /ID is a digest of the input, so equal data gives equal bytes.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fontkit from '@pdf-lib/fontkit';
+import type { Font } from '@pdf-lib/fontkit';
+import { PDFDocument, PDFHexString, rgb } from 'pdf-lib';
+import type { PDFFont, PDFPage, RGB } from 'pdf-lib';
+import { templatesDir } from '../paths.ts';
+
+export interface AuditReportData {
+  envelopeId: string;
+  agreement: { title: string; type: 'aqb' | 'sgb2'; year: number; partnerName: string; amountText: string; version: number; edition: string; agreementId: string };
+  status: string;            // German label already, e.g. "unterzeichnet", "abgelehnt", "storniert", "in Unterzeichnung"
+  generatedAt: string;       // ISO 8601 instant (UTC), show as German local time Europe/Berlin "30.05.2023, 14:05:09 MESZ"-like
+  documents: { label: string; fileName: string; sha256: string; size: number }[];  // e.g. "Ausgangsdokument (Entwurf)", "Signiertes Dokument"
+  signatories: {
+    position: number; name: string; role: string; party: string;   // party: "Ministerium" or the partner's name
+    email: string | null;
+    status: string;            // German label: "unterzeichnet", "ausstehend", "abgelehnt"
+    signedAt?: string | null;  // ISO instant
+    place?: string | null; date?: string | null;  // place and date as stamped (date ISO yyyy-mm-dd → print dd.mm.yyyy)
+    certificate?: { subject: string; issuer: string; serial: string; sha256: string } | null;
+    declineReason?: string | null;
+  }[];
+  events: { seq: number; at: string; type: string; typeLabel: string; actor: string; details: string; docBefore: string | null; docAfter: string | null; prevHash: string; hash: string }[];
+  chain: { ok: boolean; head: string; text: string };   // e.g. { ok: true, head: '<hex>', text: 'Hash-Kette vollständig und unverändert (12 Ereignisse)' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fonts (bytes read and parsed once per process)
+
+type Style = 'regular' | 'bold' | 'italic';
+const STYLES: Style[] = ['regular', 'bold', 'italic'];
+const FILE: Record<Style, string> = { regular: 'LiberationSans-Regular.ttf', bold: 'LiberationSans-Bold.ttf', italic: 'LiberationSans-Italic.ttf' };
+/** Fixed subset tags, so the output does not depend on pdf-lib's suffix generator. */
+const TAG: Record<Style, string> = { regular: 'ZWPRAA', bold: 'ZWPRAB', italic: 'ZWPRAC' };
+
+interface Face { bytes: Uint8Array; font: Font }
+let faces: Record<Style, Face> | undefined;
+
+function loadFaces(): Record<Style, Face> {
+  if (!faces) {
+    const loaded = {} as Record<Style, Face>;
+    for (const s of STYLES) {
+      const bytes = new Uint8Array(readFileSync(join(templatesDir, 'fonts', FILE[s])));
+      loaded[s] = { bytes, font: fontkit.create(bytes) };
+    }
+    faces = loaded;
+  }
+  return faces;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry and typography
+
+const CM = 72 / 2.54;
+const PAGE_W = 595.28;
+const PAGE_H = 841.89;
+const MARGIN = 2.5 * CM;
+const TEXT_W = PAGE_W - 2 * MARGIN;
+const BOTTOM = PAGE_H - MARGIN;          // measured from the top of the page
+const BODY = 9.5;
+const SMALL = 9;                         // hashes, event detail lines
+const LEADING = 1.3;
+const INDENT = 14;
+const GRAY = rgb(0.35, 0.35, 0.35);
+const RED = rgb(0.7, 0, 0);
+
+const ART: Record<AuditReportData['agreement']['type'], string> = {
+  aqb: 'Ausbildungs- und Qualifizierungsbudget (AQB)',
+  sgb2: 'SGB II (§§ 16a, 24, 28 SGB II)',
+};
+
+interface Seg { x: number; text: string; style: Style; size: number; color?: RGB }
+interface Line { height: number; segs: Seg[]; rule?: boolean }
+interface Block { lines: Line[]; spaceBefore: number; keepWithNext?: boolean }
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers
+
+/** Replaces characters the fonts cannot show and control characters; keeps line breaks. */
+function clean(text: string, style: Style = 'regular'): string {
+  const font = loadFaces()[style].font;
+  let out = '';
+  for (const ch of text.replace(/\r\n?/g, '\n').replace(/\t/g, ' ')) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === '\n') out += ch;
+    else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp === 0xad || cp === 0x200b || cp === 0xfeff) continue;
+    else if (font.hasGlyphForCodePoint(cp)) out += ch;
+    else out += '?';
+  }
+  return out;
+}
+
+const widthCache = new Map<string, number>();
+function width(text: string, style: Style, size: number): number {
+  const key = `${style}\u0000${text}`;
+  let w = widthCache.get(key);
+  if (w === undefined) {
+    const font = loadFaces()[style].font;
+    w = 0;
+    for (const g of font.layout(text).glyphs) w += g.advanceWidth;
+    w /= font.unitsPerEm;
+    if (widthCache.size > 50_000) widthCache.clear();
+    widthCache.set(key, w);
+  }
+  return w * size;
+}
+
+/** Greedy line breaking at spaces; a word wider than the line is broken between characters. */
+function wrapText(text: string, style: Style, size: number, maxWidth: number): string[] {
+  const lines: string[] = [];
+  for (const para of clean(text, style).split('\n')) {
+    const words = para.split(/ +/).filter((w) => w.length > 0);
+    if (!words.length) {
+      lines.push('');
+      continue;
+    }
+    const space = width(' ', style, size);
+    let line = '';
+    let lineW = 0;
+    for (const word of words) {
+      const w = width(word, style, size);
+      if (line && lineW + space + w <= maxWidth) {
+        line += ' ' + word;
+        lineW += space + w;
+        continue;
+      }
+      if (line) lines.push(line);
+      if (w <= maxWidth) {
+        line = word;
+        lineW = w;
+        continue;
+      }
+      // Unbreakable and too long (hash, URL, e-mail …): break by characters.
+      line = '';
+      lineW = 0;
+      for (const ch of Array.from(word)) {
+        const cw = width(ch, style, size);
+        if (line && lineW + cw > maxWidth) {
+          lines.push(line);
+          line = '';
+          lineW = 0;
+        }
+        line += ch;
+        lineW += cw;
+      }
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+const DATE_TIME = new Intl.DateTimeFormat('de-DE', {
+  timeZone: 'Europe/Berlin',
+  day: '2-digit',
+  month: '2-digit',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
+  timeZoneName: 'short',
+});
+
+/** "30.05.2023, 14:05:09 MESZ"; unparsable input is shown as given. */
+function germanDateTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : DATE_TIME.format(d);
+}
+
+/** "2023-05-30" → "30.05.2023"; anything else is shown as given. */
+function germanDate(date: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date.trim());
+  return m ? `${m[3]}.${m[2]}.${m[1]}` : date;
+}
+
+const NUMBER = new Intl.NumberFormat('de-DE');
+function bytesText(size: number): string {
+  return `${NUMBER.format(size)} ${size === 1 ? 'Byte' : 'Bytes'}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+
+function lineHeight(size: number): number {
+  return size * LEADING;
+}
+
+/** A wrapped paragraph. */
+function para(text: string, opts: { style?: Style; size?: number; indent?: number; color?: RGB; spaceBefore?: number; keepWithNext?: boolean } = {}): Block {
+  const style = opts.style ?? 'regular';
+  const size = opts.size ?? BODY;
+  const indent = opts.indent ?? 0;
+  const lines = wrapText(text, style, size, TEXT_W - indent).map<Line>((t) => ({
+    height: lineHeight(size),
+    segs: [{ x: indent, text: t, style, size, color: opts.color }],
+  }));
+  return { lines, spaceBefore: opts.spaceBefore ?? 0, keepWithNext: opts.keepWithNext };
+}
+
+interface KV { label: string; value: string; hash?: boolean; style?: Style; color?: RGB }
+
+/** Label/value rows: labels in a column, values wrapped beside them. Hashes use the small size. */
+function kvLines(rows: KV[], opts: { indent?: number; labelStyle?: Style; labelSize?: number; labelColor?: RGB; size?: number } = {}): Line[] {
+  const indent = opts.indent ?? 0;
+  const labelStyle = opts.labelStyle ?? 'bold';
+  const labelSize = opts.labelSize ?? BODY;
+  const size = opts.size ?? BODY;
+  const labelW = Math.min(150, Math.max(0, ...rows.map((r) => width(clean(r.label, labelStyle) + ':', labelStyle, labelSize)))) + 8;
+  const valueX = indent + labelW;
+  const valueW = TEXT_W - valueX;
+  const lines: Line[] = [];
+  for (const row of rows) {
+    const vSize = row.hash ? SMALL : size;
+    const vStyle = row.style ?? 'regular';
+    const h = lineHeight(Math.max(vSize, labelSize));
+    const labelLines = wrapText(row.label + ':', labelStyle, labelSize, labelW - 4);
+    let valueLines = wrapText(row.value || '—', vStyle, vSize, valueW);
+    let valueOffset = 0;
+    // A long unbreakable value that fits the full width goes on its own line below the label.
+    if (valueLines.length > 1 && !/\s/.test(row.value.trim()) && width(clean(row.value, vStyle), vStyle, vSize) <= TEXT_W - indent - INDENT) {
+      valueLines = [clean(row.value, vStyle)];
+      valueOffset = labelLines.length;
+    }
+    const n = Math.max(labelLines.length, valueOffset + valueLines.length);
+    for (let i = 0; i < n; i++) {
+      const segs: Seg[] = [];
+      if (i < labelLines.length) segs.push({ x: indent, text: labelLines[i], style: labelStyle, size: labelSize, color: opts.labelColor });
+      const vi = i - valueOffset;
+      if (vi >= 0 && vi < valueLines.length) {
+        segs.push({ x: valueOffset ? indent + INDENT : valueX, text: valueLines[vi], style: vStyle, size: vSize, color: row.color });
+      }
+      lines.push({ height: h, segs });
+    }
+  }
+  return lines;
+}
+
+function heading(text: string, spaceBefore = 16): Block {
+  const size = 12;
+  const lines = wrapText(text, 'bold', size, TEXT_W).map<Line>((t) => ({ height: lineHeight(size), segs: [{ x: 0, text: t, style: 'bold', size }] }));
+  lines[lines.length - 1].rule = true;
+  lines.push({ height: 4, segs: [] });
+  return { lines, spaceBefore, keepWithNext: true };
+}
+
+function buildBlocks(data: AuditReportData): Block[] {
+  const a = data.agreement;
+  const blocks: Block[] = [];
+
+  blocks.push(para('Signaturprotokoll', { style: 'bold', size: 18 }));
+  blocks.push(para(a.title, { style: 'bold', size: 12, spaceBefore: 4 }));
+  blocks.push({
+    lines: kvLines([
+      { label: 'Vereinbarung', value: a.title },
+      { label: 'Partner', value: a.partnerName },
+      { label: 'Art', value: ART[a.type] ?? String(a.type) },
+      { label: 'Jahr', value: String(a.year) },
+      { label: 'Betrag', value: a.amountText },
+      { label: 'Fassung', value: a.edition },
+      { label: 'Version', value: String(a.version) },
+      { label: 'Vereinbarungs-ID', value: a.agreementId },
+      { label: 'Umschlag-ID', value: data.envelopeId },
+      { label: 'Status', value: data.status, style: 'bold' },
+      { label: 'Erstellt am', value: germanDateTime(data.generatedAt) },
+    ]),
+    spaceBefore: 12,
+  });
+
+  // Dokumente
+  blocks.push(heading('Dokumente'));
+  if (!data.documents.length) blocks.push(para('Keine Dokumente.', { style: 'italic' }));
+  data.documents.forEach((d, i) => {
+    const title = wrapText(d.label, 'bold', BODY, TEXT_W).map<Line>((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold', size: BODY }] }));
+    const rows = kvLines(
+      [
+        { label: 'Datei', value: d.fileName },
+        { label: 'Größe', value: bytesText(d.size) },
+        { label: 'SHA-256', value: d.sha256, hash: true },
+      ],
+      { indent: INDENT, labelStyle: 'regular', labelColor: GRAY },
+    );
+    blocks.push({ lines: [...title, ...rows], spaceBefore: i ? 8 : 0 });
+  });
+
+  // Unterzeichnende
+  blocks.push(heading('Unterzeichnende'));
+  if (!data.signatories.length) blocks.push(para('Keine Unterzeichnenden.', { style: 'italic' }));
+  [...data.signatories]
+    .sort((x, y) => x.position - y.position)
+    .forEach((s, i) => {
+      const title = wrapText(`${i + 1}. ${s.name}`, 'bold', BODY, TEXT_W).map<Line>((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold', size: BODY }] }));
+      const rows: KV[] = [
+        { label: 'Funktion', value: s.role },
+        { label: 'Vertragspartei', value: s.party },
+        { label: 'E-Mail', value: s.email ?? '—' },
+        { label: 'Status', value: s.status, style: 'bold', color: s.status === 'abgelehnt' ? RED : undefined },
+      ];
+      if (s.signedAt) rows.push({ label: 'Unterzeichnet am', value: germanDateTime(s.signedAt) });
+      const placeDate = [s.place?.trim(), s.date ? germanDate(s.date) : undefined].filter((v): v is string => !!v).join(', ');
+      if (placeDate) rows.push({ label: 'Ort, Datum', value: placeDate });
+      if (s.certificate) {
+        rows.push({ label: 'Zertifikat', value: s.certificate.subject });
+        rows.push({ label: 'Aussteller', value: s.certificate.issuer });
+        rows.push({ label: 'Seriennummer', value: s.certificate.serial, hash: true });
+        rows.push({ label: 'Fingerabdruck (SHA-256)', value: s.certificate.sha256, hash: true });
+      }
+      if (s.declineReason) rows.push({ label: 'Ablehnungsgrund', value: s.declineReason });
+      blocks.push({ lines: [...title, ...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelColor: GRAY })], spaceBefore: i ? 8 : 0 });
+    });
+
+  // Ereignisse
+  blocks.push(heading('Ereignisse'));
+  if (!data.events.length) blocks.push(para('Keine Ereignisse.', { style: 'italic' }));
+  [...data.events]
+    .sort((x, y) => x.seq - y.seq)
+    .forEach((e, i) => {
+      // "#seq  time  typeLabel" in bold, the actor beside it in regular weight (below it if it does not fit).
+      const head = [`#${e.seq}`, germanDateTime(e.at), e.typeLabel].filter((v) => v && v.trim()).join('  ');
+      const actor = clean(e.actor ?? '', 'regular').replace(/\s+/g, ' ').trim();
+      const lines: Line[] = wrapText(head, 'bold', BODY, TEXT_W).map((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold' as Style, size: BODY }] }));
+      if (actor) {
+        const last = lines[lines.length - 1].segs[0];
+        const x = width(last.text, 'bold', BODY) + width('  ', 'regular', BODY);
+        if (x + width(actor, 'regular', BODY) <= TEXT_W) lines[lines.length - 1].segs.push({ x, text: actor, style: 'regular', size: BODY });
+        else for (const t of wrapText(actor, 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }] });
+      }
+      if (e.details && e.details.trim()) {
+        for (const t of wrapText(e.details.trim(), 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }] });
+      }
+      const rows: KV[] = [];
+      if (e.docBefore) rows.push({ label: 'Dokument vorher', value: e.docBefore, hash: true });
+      if (e.docAfter) rows.push({ label: 'Dokument nachher', value: e.docAfter, hash: true });
+      rows.push({ label: 'Vorheriger Hash', value: e.prevHash, hash: true });
+      rows.push({ label: 'Hash', value: e.hash, hash: true });
+      lines.push(...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelSize: SMALL, labelColor: GRAY, size: SMALL }));
+      blocks.push({ lines, spaceBefore: i ? 7 : 0 });
+    });
+
+  // Integrität
+  blocks.push(heading('Integrität'));
+  blocks.push(para(data.chain.text, { style: 'bold', color: data.chain.ok ? undefined : RED }));
+  blocks.push({ lines: kvLines([{ label: 'Letzter Hash', value: data.chain.head, hash: true }], { labelStyle: 'regular', labelColor: GRAY }), spaceBefore: 2 });
+
+  return blocks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination
+
+interface Placed { top: number; line: Line }
+
+function paginate(blocks: Block[]): Placed[][] {
+  const pages: Placed[][] = [[]];
+  let y = MARGIN;
+  const atTop = () => pages[pages.length - 1].length === 0;
+  const newPage = () => {
+    pages.push([]);
+    y = MARGIN;
+  };
+  const blockHeight = (b: Block, first: boolean) => (first ? 0 : b.spaceBefore) + b.lines.reduce((s, l) => s + l.height, 0);
+
+  for (let i = 0; i < blocks.length; ) {
+    // A unit: blocks chained by keepWithNext plus the block that follows them.
+    let j = i;
+    while (j < blocks.length - 1 && blocks[j].keepWithNext) j++;
+    const unit = blocks.slice(i, j + 1);
+    i = j + 1;
+
+    const height = unit.reduce((s, b, k) => s + blockHeight(b, k === 0 && atTop()), 0);
+    if (!atTop() && y + height > BOTTOM && height - unit[0].spaceBefore <= BOTTOM - MARGIN) newPage();
+    else if (!atTop() && y + height > BOTTOM) {
+      // Too tall for any page: at least keep the first lines of each block together with its heading.
+      const lead = unit.slice(0, -1).reduce((s, b) => s + blockHeight(b, false), 0) + (unit[unit.length - 1].lines[0]?.height ?? 0);
+      if (y + lead > BOTTOM) newPage();
+    }
+
+    for (const b of unit) {
+      if (!atTop()) y += b.spaceBefore;
+      // A block that does not fit the rest of the page but would fit an empty one starts a new page.
+      const h = blockHeight(b, true);
+      if (!atTop() && y + h > BOTTOM && h <= BOTTOM - MARGIN) newPage();
+      for (const line of b.lines) {
+        if (y + line.height > BOTTOM) newPage();
+        pages[pages.length - 1].push({ top: y, line });
+        y += line.height;
+      }
+    }
+  }
+  return pages;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** Fits `text` into `maxWidth` by shortening it with an ellipsis. */
+function fit(text: string, style: Style, size: number, maxWidth: number): string {
+  if (width(text, style, size) <= maxWidth) return text;
+  const chars = Array.from(text);
+  let lo = 0;
+  let hi = chars.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (width(chars.slice(0, mid).join('').trimEnd() + ' …', style, size) <= maxWidth) lo = mid;
+    else hi = mid - 1;
+  }
+  return chars.slice(0, lo).join('').trimEnd() + ' …';
+}
+
+function drawLine(page: PDFPage, fonts: Record<Style, PDFFont>, placed: Placed) {
+  const { top, line } = placed;
+  const size = Math.max(0, ...line.segs.map((s) => s.size));
+  const baseline = PAGE_H - (top + size * 0.95);
+  for (const seg of line.segs) {
+    if (!seg.text) continue;
+    page.drawText(seg.text, { x: MARGIN + seg.x, y: baseline, font: fonts[seg.style], size: seg.size, color: seg.color ?? rgb(0, 0, 0) });
+  }
+  if (line.rule) {
+    const y = PAGE_H - (top + line.height + 1);
+    page.drawLine({ start: { x: MARGIN, y }, end: { x: PAGE_W - MARGIN, y }, thickness: 0.5, color: GRAY });
+  }
+}
+
+export async function renderAuditReport(data: AuditReportData): Promise<Uint8Array> {
+  const loaded = loadFaces();
+  const pages = paginate(buildBlocks(data));
+
+  const doc = await PDFDocument.create({ updateMetadata: false });
+  // Hand pdf-lib the process-wide parsed fonts (the ones we measured with) instead of re-parsing.
+  doc.registerFontkit({
+    create: (bytes: Uint8Array, name?: string) => STYLES.map((s) => loaded[s]).find((f) => f.bytes === bytes)?.font ?? fontkit.create(bytes, name),
+  });
+  const fonts = {} as Record<Style, PDFFont>;
+  for (const s of STYLES) {
+    fonts[s] = await doc.embedFont(loaded[s].bytes, { subset: true, customName: `${TAG[s]}+${loaded[s].font.postscriptName}` });
+  }
+
+  const pdfPages = pages.map((placed) => {
+    const page = doc.addPage([PAGE_W, PAGE_H]);
+    for (const p of placed) drawLine(page, fonts, p);
+    return page;
+  });
+
+  // Footers, now that the page count is known.
+  const footerSize = 8;
+  const title = clean(data.agreement.title, 'italic').replace(/\s+/g, ' ').trim();
+  pdfPages.forEach((page, i) => {
+    const pageText = ` · Seite ${i + 1} von ${pdfPages.length}`;
+    const room = TEXT_W - width('Signaturprotokoll · ' + pageText, 'italic', footerSize);
+    const text = `Signaturprotokoll · ${fit(title, 'italic', footerSize, room)}${pageText}`;
+    const y = MARGIN / 2;
+    page.drawLine({ start: { x: MARGIN, y: y + 11 }, end: { x: PAGE_W - MARGIN, y: y + 11 }, thickness: 0.5, color: GRAY });
+    page.drawText(text, { x: MARGIN, y, font: fonts.italic, size: footerSize, color: GRAY });
+  });
+
+  // Metadata: fixed dates (from generatedAt), German language, deterministic file identifier.
+  const generated = new Date(data.generatedAt);
+  doc.setTitle(`Signaturprotokoll – ${data.agreement.title}`, { showInWindowTitleBar: true });
+  doc.setSubject(data.envelopeId);
+  doc.setProducer('Zielwerk');
+  doc.setCreator('Zielwerk');
+  doc.setLanguage('de-DE');
+  if (!Number.isNaN(generated.getTime())) {
+    doc.setCreationDate(generated);
+    doc.setModificationDate(generated);
+  }
+  const digest = createHash('sha256').update('zielwerk-audit-report\u0000').update(JSON.stringify(data)).digest('hex').slice(0, 32).toUpperCase();
+  const id = PDFHexString.of(digest);
+  doc.context.trailerInfo.ID = doc.context.obj([id, id]);
+
+  return doc.save({ useObjectStreams: false, addDefaultPage: false });
+}

@@ -1,0 +1,122 @@
+/**
+ * Schema migrations, applied in order; the database's user_version counts the applied ones.
+ * Never edit a released migration: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  /* 1: agreements, files, envelopes, signatories, link tokens, audit events, notifications */ `
+  CREATE TABLE files (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,          -- relative to the data directory, '/'-separated
+    kind        TEXT NOT NULL CHECK (kind IN ('draft-pdf','draft-docx','signed-step','signed-pdf','audit-report','outbox-eml')),
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+
+  CREATE TABLE agreements (
+    id            INTEGER PRIMARY KEY,
+    type          TEXT NOT NULL CHECK (type IN ('aqb','sgb2')),
+    year          INTEGER NOT NULL,
+    partner_id    TEXT NOT NULL,
+    partner_name  TEXT NOT NULL,
+    version       INTEGER NOT NULL CHECK (version >= 1),
+    edition       TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    amount_cents  INTEGER,
+    file_base     TEXT NOT NULL,
+    input_json    TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('draft','in_signing','signed','declined','cancelled','superseded')),
+    pdf_file_id   INTEGER NOT NULL REFERENCES files(id),
+    docx_file_id  INTEGER REFERENCES files(id),
+    created_at    TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    UNIQUE (type, year, partner_id, version)
+  );
+  CREATE INDEX agreements_by_year ON agreements(year, type, status);
+
+  CREATE TABLE envelopes (
+    id               INTEGER PRIMARY KEY,
+    agreement_id     INTEGER NOT NULL REFERENCES agreements(id),
+    status           TEXT NOT NULL CHECK (status IN ('open','completed','declined','cancelled')),
+    current_file_id  INTEGER NOT NULL REFERENCES files(id),
+    report_file_id   INTEGER REFERENCES files(id),
+    clerk_name       TEXT NOT NULL,
+    clerk_email      TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    closed_at        TEXT,
+    rev              INTEGER NOT NULL DEFAULT 0,   -- bumped by every change: optimistic concurrency
+    event_count      INTEGER NOT NULL DEFAULT 0,   -- with head_hash: a deleted last event is detected
+    head_hash        TEXT NOT NULL DEFAULT ''
+  );
+  CREATE UNIQUE INDEX one_open_envelope_per_agreement ON envelopes(agreement_id) WHERE status = 'open';
+
+  CREATE TABLE signatories (
+    id                   INTEGER PRIMARY KEY,
+    envelope_id          INTEGER NOT NULL REFERENCES envelopes(id),
+    position             INTEGER NOT NULL,
+    ref                  TEXT NOT NULL,            -- 'ministry:1', 'partner:2' (the PDF's signing plan)
+    party                TEXT NOT NULL CHECK (party IN ('ministry','partner')),
+    name                 TEXT NOT NULL,
+    role                 TEXT NOT NULL,
+    organisation         TEXT NOT NULL,
+    email                TEXT,                     -- partner signatories get links; the ministry signs in Zielwerk itself
+    status               TEXT NOT NULL CHECK (status IN ('pending','signed','declined')),
+    signed_at            TEXT,
+    place                TEXT,
+    stamp_date           TEXT,
+    certificate_subject  TEXT,
+    certificate_issuer   TEXT,
+    certificate_serial   TEXT,
+    certificate_sha256   TEXT,
+    declined_at          TEXT,
+    decline_reason       TEXT,
+    UNIQUE (envelope_id, position),
+    UNIQUE (envelope_id, ref)
+  );
+  CREATE INDEX signatories_by_name ON signatories(name);
+
+  CREATE TABLE link_tokens (
+    id             INTEGER PRIMARY KEY,
+    signatory_id   INTEGER NOT NULL REFERENCES signatories(id),
+    token_hash     TEXT NOT NULL UNIQUE,            -- SHA-256 of the token; the token itself is never stored
+    created_at     TEXT NOT NULL,
+    expires_at     TEXT NOT NULL,
+    revoked_at     TEXT,
+    used_at        TEXT,
+    reminded_at    TEXT
+  );
+  CREATE INDEX link_tokens_by_signatory ON link_tokens(signatory_id);
+
+  CREATE TABLE audit_events (
+    id           INTEGER PRIMARY KEY,
+    envelope_id  INTEGER NOT NULL REFERENCES envelopes(id),
+    seq          INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    doc_before   TEXT,
+    doc_after    TEXT,
+    details      TEXT NOT NULL,                     -- JSON object
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL,
+    UNIQUE (envelope_id, seq)
+  );
+
+  CREATE TABLE notifications (
+    id            INTEGER PRIMARY KEY,
+    envelope_id   INTEGER NOT NULL REFERENCES envelopes(id),
+    signatory_id  INTEGER REFERENCES signatories(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('invite','turn','reminder','declined','cancelled','completed')),
+    recipient     TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    body          TEXT NOT NULL,                    -- the personal link is redacted
+    message_id    TEXT NOT NULL,
+    transport     TEXT NOT NULL CHECK (transport IN ('outbox','smtp')),
+    status        TEXT NOT NULL CHECK (status IN ('written','queued','sent','failed')),
+    eml_file_id   INTEGER REFERENCES files(id),     -- the .eml in outbox/ (for SMTP: until it is sent)
+    created_at    TEXT NOT NULL,
+    sent_at       TEXT,
+    error         TEXT
+  );
+  `,
+];
