@@ -9,6 +9,12 @@ import { MEASURE_CATEGORIES } from '../registry/categories.ts';
 import { formatEuro } from '../compose/format.ts';
 import { InputFilesError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 import { addSigningCommands, REFUSALS } from './signing.ts';
+import { addStoreCommands } from './store.ts';
+import { EnvelopeError, LinkRefusedError, NotYourTurnError } from '../envelope/service.ts';
+import { AgreementError } from '../store/agreements.ts';
+import { FileIntegrityError } from '../store/files.ts';
+import { ArchiveError } from '../archive/archive.ts';
+import { DemoError } from '../demo.ts';
 
 
 /** Exit codes: 0 ok, 1 invalid input (nothing written), 2 usage error, 3 unexpected failure. */
@@ -145,6 +151,9 @@ export async function main(argv: string[]): Promise<number> {
   addSigningCommands(program, (code) => {
     exitCode = code;
   });
+  addStoreCommands(program, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync(argv);
@@ -154,6 +163,10 @@ export async function main(argv: string[]): Promise<number> {
     if (code?.startsWith('commander.')) return 2;
     if (err instanceof ValidationError) {
       process.stderr.write(err.message + '\n');
+      return 1;
+    }
+    if ([LinkRefusedError, NotYourTurnError, EnvelopeError, AgreementError, ArchiveError, DemoError, FileIntegrityError].some((E) => err instanceof E)) {
+      process.stderr.write(`refused: ${(err as Error).message}\n`);
       return 1;
     }
     if (REFUSALS.some((E) => err instanceof E)) {

@@ -1,0 +1,239 @@
+/**
+ * The archive: find agreements, hand out their signed PDF and Signaturprotokoll, export a year,
+ * check everything, back up. Reads through the same store as the signing service; downloads and
+ * exports are audit events of the envelopes concerned.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { zipSync } from 'fflate';
+import { toolVersion } from '../paths.ts';
+import { formatEuro } from '../compose/format.ts';
+import { verifyAgreement, type VerifyReport } from '../sign/verify.ts';
+import { STATUS_LABELS, getAgreement, type AgreementRow, type AgreementStatus } from '../store/agreements.ts';
+import { fileById, readStoredFile, sha256Hex } from '../store/files.ts';
+import { writeFilesAtomically } from '../store/atomic.ts';
+import { SigningService, type EnvelopeRow, type SignatoryRow } from '../envelope/service.ts';
+
+export interface SearchFilter {
+  year?: number;
+  /** Partner id, or part of its name (case-insensitive). */
+  partner?: string;
+  type?: 'aqb' | 'sgb2';
+  status?: AgreementStatus;
+  /** Part of a signatory's name (case-insensitive). */
+  signatory?: string;
+  /** Include superseded draft versions. */
+  allVersions?: boolean;
+}
+
+export interface ArchiveEntry {
+  agreementId: number;
+  type: 'aqb' | 'sgb2';
+  year: number;
+  partnerId: string;
+  partner: string;
+  version: number;
+  amount: number | null;
+  status: AgreementStatus;
+  statusLabel: string;
+  envelopeId: number | null;
+  signatories: { name: string; role: string; status: string; signedAt: string | null }[];
+  signedFile: string | null;
+  reportFile: string | null;
+}
+
+export class ArchiveError extends Error {}
+
+/** The envelope that speaks for an agreement: the completed one, else the newest. */
+function envelopeOf(svc: SigningService, agreementId: number): EnvelopeRow | undefined {
+  return svc.store.db
+    .prepare("SELECT * FROM envelopes WHERE agreement_id = ? ORDER BY (status = 'completed') DESC, id DESC LIMIT 1")
+    .get(agreementId) as EnvelopeRow | undefined;
+}
+
+export function search(svc: SigningService, f: SearchFilter = {}): ArchiveEntry[] {
+  const like = (s?: string) => (s ? `%${s.toLowerCase()}%` : null);
+  const rows = svc.store.db
+    .prepare(
+      `SELECT a.* FROM agreements a
+       WHERE (@year IS NULL OR a.year = @year)
+         AND (@type IS NULL OR a.type = @type)
+         AND (@status IS NULL OR a.status = @status)
+         AND (@partner IS NULL OR a.partner_id = @partnerExact OR lower(a.partner_name) LIKE @partner)
+         AND (@all = 1 OR a.status <> 'superseded')
+         AND (@signatory IS NULL OR EXISTS (
+               SELECT 1 FROM envelopes e JOIN signatories s ON s.envelope_id = e.id
+               WHERE e.agreement_id = a.id AND lower(s.name) LIKE @signatory)
+             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.partner') j WHERE lower(json_extract(j.value, '$.name')) LIKE @signatory)
+             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.ministry') j WHERE lower(json_extract(j.value, '$.name')) LIKE @signatory))
+       ORDER BY a.year DESC, a.type, a.partner_name, a.version DESC`,
+    )
+    .all({
+      year: f.year ?? null,
+      type: f.type ?? null,
+      status: f.status ?? null,
+      partner: like(f.partner),
+      partnerExact: f.partner ?? null,
+      signatory: like(f.signatory),
+      all: f.allVersions ? 1 : 0,
+    }) as AgreementRow[];
+  return rows.map((a) => entryFor(svc, a));
+}
+
+function entryFor(svc: SigningService, a: AgreementRow): ArchiveEntry {
+  const env = envelopeOf(svc, a.id);
+  const signatories = env ? (svc.store.db.prepare('SELECT * FROM signatories WHERE envelope_id = ? ORDER BY position').all(env.id) as SignatoryRow[]) : [];
+  const signed = env?.status === 'completed' ? fileById(svc.store.db, env.current_file_id).path : null;
+  return {
+    agreementId: a.id,
+    type: a.type,
+    year: a.year,
+    partnerId: a.partner_id,
+    partner: a.partner_name,
+    version: a.version,
+    amount: a.amount_cents === null ? null : a.amount_cents / 100,
+    status: a.status,
+    statusLabel: STATUS_LABELS[a.status],
+    envelopeId: env?.id ?? null,
+    signatories: signatories.map((s) => ({ name: s.name, role: s.role, status: s.status, signedAt: s.signed_at })),
+    signedFile: signed,
+    reportFile: env?.report_file_id ? fileById(svc.store.db, env.report_file_id).path : null,
+  };
+}
+
+export function trustAnchorsOf(svc: SigningService): Uint8Array[] {
+  try {
+    const pem = svc.keys.caCertificatePem();
+    const b64 = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    return [new Uint8Array(Buffer.from(b64, 'base64'))];
+  } catch {
+    return [];
+  }
+}
+
+export interface RetrievedFile {
+  name: string;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+/**
+ * An agreement's archival files: the signed PDF (or, before completion, the current state), the
+ * Signaturprotokoll when there is one, and the input JSON. Each file is checked against its
+ * recorded hash on the way out.
+ */
+export function retrieve(svc: SigningService, agreementId: number): { agreement: AgreementRow; envelope: EnvelopeRow | undefined; files: RetrievedFile[] } {
+  const a = getAgreement(svc.store, agreementId);
+  const env = envelopeOf(svc, a.id);
+  const files: RetrievedFile[] = [];
+  const add = (name: string, fileId: number) => {
+    const bytes = readStoredFile(svc.store.dataDir, fileById(svc.store.db, fileId));
+    files.push({ name, bytes, sha256: sha256Hex(bytes) });
+  };
+  if (env?.status === 'completed') add(`${a.file_base}.pdf`, env.current_file_id);
+  else if (env) add(`${a.file_base}-v${a.version}-${env.status === 'open' ? 'in-unterzeichnung' : env.status}.pdf`, env.current_file_id);
+  else {
+    add(`${a.file_base}-v${a.version}-entwurf.pdf`, a.pdf_file_id);
+    if (a.docx_file_id) add(`${a.file_base}-v${a.version}-entwurf.docx`, a.docx_file_id);
+  }
+  if (env?.report_file_id) add(`${a.file_base}-signaturprotokoll.pdf`, env.report_file_id);
+  const input = new TextEncoder().encode(JSON.stringify(JSON.parse(a.input_json), null, 2) + '\n');
+  files.push({ name: `${a.file_base}.json`, bytes: input, sha256: sha256Hex(input) });
+  return { agreement: a, envelope: env, files };
+}
+
+/** Writes an agreement's files into `outDir` (atomically) and records the download. */
+export async function download(svc: SigningService, agreementId: number, outDir: string, actor: string): Promise<{ path: string; sha256: string }[]> {
+  const { envelope, files } = retrieve(svc, agreementId);
+  mkdirSync(outDir, { recursive: true });
+  const written = files.map((f) => ({ path: join(outDir, f.name), bytes: f.bytes, sha256: f.sha256 }));
+  writeFilesAtomically(written);
+  if (envelope) await svc.record(envelope.id, { type: 'downloaded', actor, details: { files: files.map((f) => ({ name: f.name, sha256: f.sha256 })) } });
+  return written.map((w) => ({ path: w.path, sha256: w.sha256 }));
+}
+
+export interface ExportManifest {
+  format: 'zielwerk-archive-export';
+  formatVersion: 1;
+  tool: string;
+  year: number;
+  type: string | null;
+  exportedAt: string;
+  agreements: {
+    agreementId: number;
+    type: string;
+    partner: string;
+    partnerId: string;
+    version: number;
+    amount: string | null;
+    signatories: string[];
+    files: { name: string; size: number; sha256: string }[];
+    verification: { verdict: VerifyReport['verdict']; signatures: number; problems: string[] };
+    auditChain: { ok: boolean; events: number; head: string };
+  }[];
+  trust: { name: string; sha256: string }[];
+  totals: { agreements: number; files: number; valid: number };
+}
+
+/**
+ * All signed agreements of a year (optionally one type) as one ZIP: per agreement the signed PDF,
+ * the Signaturprotokoll and the input JSON; the trust anchor; a manifest with SHA-256 and
+ * verification verdicts. Written atomically; each exported envelope records the export.
+ */
+export async function exportYear(svc: SigningService, opts: { year: number; type?: 'aqb' | 'sgb2'; out: string; actor: string }): Promise<ExportManifest> {
+  const entries = search(svc, { year: opts.year, type: opts.type, status: 'signed' });
+  if (entries.length === 0) throw new ArchiveError(`no signed agreements for ${opts.type ? opts.type.toUpperCase() + ' ' : ''}${opts.year}`);
+  const trust = trustAnchorsOf(svc);
+  const zip: Record<string, Uint8Array> = {};
+  const manifest: ExportManifest = {
+    format: 'zielwerk-archive-export',
+    formatVersion: 1,
+    tool: `zielwerk ${toolVersion}`,
+    year: opts.year,
+    type: opts.type ?? null,
+    exportedAt: svc.store.now(),
+    agreements: [],
+    trust: [],
+    totals: { agreements: 0, files: 0, valid: 0 },
+  };
+  for (const e of entries) {
+    const { files, envelope } = retrieve(svc, e.agreementId);
+    const pdf = files[0]!;
+    const report = await verifyAgreement(pdf.bytes, { trust, requireComplete: true });
+    const chain = svc.checkChain(envelope!.id);
+    const folder = `${opts.year}/${e.type}/${e.partnerId}`;
+    for (const f of files) zip[`${folder}/${f.name}`] = f.bytes;
+    manifest.agreements.push({
+      agreementId: e.agreementId,
+      type: e.type,
+      partner: e.partner,
+      partnerId: e.partnerId,
+      version: e.version,
+      amount: e.amount === null ? null : formatEuro(e.amount),
+      signatories: e.signatories.map((s) => `${s.name} (${s.role})`),
+      files: files.map((f) => ({ name: `${folder}/${f.name}`, size: f.bytes.length, sha256: f.sha256 })),
+      verification: { verdict: report.verdict, signatures: report.signatures.length, problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)] },
+      auditChain: { ok: chain.ok, events: chain.count, head: chain.head },
+    });
+    manifest.totals.files += files.length;
+    if (report.verdict === 'valid' && chain.ok) manifest.totals.valid++;
+  }
+  trust.forEach((der, i) => {
+    const name = `trust/zielwerk-demo-ca${i ? `-${i}` : ''}.cer`;
+    zip[name] = der;
+    manifest.trust.push({ name, sha256: sha256Hex(der) });
+  });
+  manifest.totals.agreements = manifest.agreements.length;
+  zip['manifest.json'] = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n');
+  // PDFs are compressed already: store them, deflate only the small text files.
+  const bytes = zipSync(
+    Object.fromEntries(Object.entries(zip).map(([k, v]) => [k, [v, { level: k.endsWith('.pdf') || k.endsWith('.cer') ? 0 : 6, mtime: new Date(manifest.exportedAt) }]])) as never,
+  );
+  mkdirSync(join(opts.out, '..'), { recursive: true });
+  writeFilesAtomically([{ path: opts.out, bytes }]);
+  const zipSha = sha256Hex(bytes);
+  for (const [i, a] of manifest.agreements.entries()) {
+    await svc.record(entries[i]!.envelopeId!, { type: 'exported', actor: opts.actor, details: { archive: opts.out.split(/[\\/]/).pop(), archiveSha256: zipSha, verdict: a.verification.verdict } });
+  }
+  return manifest;
+}

@@ -1,0 +1,81 @@
+/**
+ * Online backup: SQLite's backup API copies a consistent snapshot of the database while other
+ * processes keep writing; the files that snapshot registers are immutable once registered, so
+ * copying them afterwards yields a consistent whole. Keys (encrypted) are included: without the
+ * CA certificate the archive's signatures cannot be checked against their trust anchor.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import { unzipSync, zipSync } from 'fflate';
+import { DB_FILE } from '../store/db.ts';
+import { absolutePath, sha256Hex } from '../store/files.ts';
+import { writeFilesAtomically } from '../store/atomic.ts';
+import type { SigningService } from '../envelope/service.ts';
+import { ArchiveError } from './archive.ts';
+
+export interface BackupResult {
+  path: string;
+  files: number;
+  bytes: number;
+  skipped: string[];
+}
+
+export async function backup(svc: SigningService, out: string): Promise<BackupResult> {
+  const work = mkdtempSync(join(tmpdir(), 'zv-backup-'));
+  try {
+    const snapshot = join(work, DB_FILE);
+    await svc.store.db.backup(snapshot);
+    const snap = new Database(snapshot, { readonly: true });
+    let registered: { path: string; sha256: string }[];
+    try {
+      registered = snap.prepare('SELECT path, sha256 FROM files ORDER BY path').all() as { path: string; sha256: string }[];
+    } finally {
+      snap.close();
+    }
+    const entries: Record<string, Uint8Array> = { [DB_FILE]: new Uint8Array(readFileSync(snapshot)) };
+    const skipped: string[] = [];
+    for (const f of registered) {
+      const abs = absolutePath(svc.store.dataDir, f.path);
+      // A sent message's .eml is deleted after delivery; anything else missing is a real loss.
+      if (!existsSync(abs)) {
+        skipped.push(f.path);
+        continue;
+      }
+      const bytes = new Uint8Array(readFileSync(abs));
+      if (sha256Hex(bytes) !== f.sha256) throw new ArchiveError(`${f.path} does not match its recorded SHA-256; run zv archive check before backing up`);
+      entries[f.path] = bytes;
+    }
+    const keysDir = join(svc.store.dataDir, 'keys');
+    if (existsSync(keysDir)) for (const abs of walk(keysDir)) entries[relative(svc.store.dataDir, abs).split(sep).join('/')] = new Uint8Array(readFileSync(abs));
+    const zip = zipSync(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, [v, { level: k.endsWith('.pdf') ? 0 : 6 }]])) as never);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFilesAtomically([{ path: out, bytes: zip }]);
+    return { path: out, files: Object.keys(entries).length, bytes: zip.length, skipped };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Unpacks a backup into an empty (or new) data directory. */
+export function restore(zipPath: string, dataDir: string): { files: number } {
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) throw new ArchiveError(`${dataDir} is not empty; restore into a new directory`);
+  const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  if (!entries[DB_FILE]) throw new ArchiveError(`${zipPath} is not a Zielwerk backup (no ${DB_FILE})`);
+  const files = Object.entries(entries).map(([name, bytes]) => {
+    if (name.startsWith('/') || name.split('/').includes('..')) throw new ArchiveError(`${zipPath}: unsafe entry name ${name}`);
+    const path = join(dataDir, ...name.split('/'));
+    mkdirSync(dirname(path), { recursive: true });
+    return { path, bytes };
+  });
+  writeFilesAtomically(files);
+  return { files: files.length };
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}

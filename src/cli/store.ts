@@ -1,0 +1,385 @@
+/**
+ * CLI over the store, the signing service and the archive: `zv agreements …`, `zv envelope …`,
+ * `zv archive …`, `zv demo`. Thin shells: all logic lives in the services.
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { dataDir, tsaUrl } from '../config.ts';
+import { formatEuro } from '../compose/format.ts';
+import { isValidIsoDate } from '../model/agreement.ts';
+import { HttpTimestampAuthority } from '../sign/tsa.ts';
+import { SigningService, ENVELOPE_STATUS_LABELS, type EnvelopeStatus } from '../envelope/service.ts';
+import { readContactsFile } from '../envelope/contacts.ts';
+import { currentAgreements, generateIntoStore, readAgreementInputs, STATUS_LABELS, type AgreementStatus } from '../store/agreements.ts';
+import { describeSweep } from '../store/sweep.ts';
+import { download, exportYear, search } from '../archive/archive.ts';
+import { checkArchive } from '../archive/check.ts';
+import { backup, restore } from '../archive/backup.ts';
+import { writeFilesAtomically } from '../store/atomic.ts';
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(s + '\n');
+
+const actorOf = (opt?: string) => opt ?? process.env.ZV_ACTOR ?? safeUser();
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unbekannt';
+  }
+}
+
+function year(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 2000 || n > 2100) throw new InvalidArgumentError('expected a year like 2023');
+  return n;
+}
+function isoDate(v: string): string {
+  if (!isValidIsoDate(v)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
+  return v;
+}
+function positiveId(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a numeric id');
+  return n;
+}
+
+function openService(opts: { data?: string; tsa?: string }): SigningService {
+  const tsa = tsaUrl(opts.tsa);
+  const svc = SigningService.open({ dataDir: dataDir(opts.data), tsa: tsa ? new HttpTimestampAuthority(tsa) : undefined, warn: err });
+  if (svc.store.sweepReport) for (const line of describeSweep(svc.store.sweepReport)) err(line);
+  return svc;
+}
+
+async function withService<T>(opts: { data?: string; tsa?: string }, fn: (svc: SigningService) => Promise<T>): Promise<T> {
+  const svc = openService(opts);
+  try {
+    return await fn(svc);
+  } finally {
+    svc.close();
+  }
+}
+
+/** A personal link (or bare token) from the argument, or from standard input with "-" (keeps it out of the process list). */
+async function readLink(arg: string): Promise<string> {
+  if (arg !== '-') return arg;
+  return readFileSync(0, 'utf8').trim();
+}
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
+  out(line(header));
+  out(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) out(line(r));
+}
+
+const typeOption = () => new Option('--type <type>', 'agreement type').choices(['aqb', 'sgb2']);
+const dataOption = () => new Option('--data <dir>', 'data directory (default: ZV_DATA_DIR or ./data)');
+
+export function addStoreCommands(program: Command, setExit: (code: number) => void): void {
+  // ── agreements ──
+  const agreements = program.command('agreements').description('agreements in the store (drafts, versions, status)');
+  agreements
+    .command('generate')
+    .description('generate agreements into the store as new versions (batch .json/.csv/.xlsx or one agreement .json)')
+    .argument('<input>', 'batch file or agreement JSON')
+    .addOption(dataOption())
+    .option('--today <date>', 'treat this ISO date as today', isoDate)
+    .option('--actor <name>', 'who does this (audit; default: ZV_ACTOR or the login name)')
+    .action(async (input: string, o: { data?: string; today?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        const rows = await generateIntoStore(svc.store, await readAgreementInputs(input, { today: o.today }), actorOf(o.actor));
+        for (const r of rows) out(`#${r.id}  ${r.file_base}  v${r.version}  ${r.amount_cents === null ? '' : formatEuro(r.amount_cents / 100)}`);
+        out(`${rows.length} agreement(s) generated into ${svc.store.dataDir}`);
+      }),
+    );
+  agreements
+    .command('list')
+    .description('the current version of each agreement')
+    .addOption(dataOption())
+    .option('--year <year>', 'year', year)
+    .addOption(typeOption())
+    .option('--json', 'JSON output')
+    .action(async (o: { data?: string; year?: number; type?: string; json?: boolean }) =>
+      withService(o, async (svc) => {
+        const rows = currentAgreements(svc.store, o);
+        if (o.json) { out(JSON.stringify(rows.map(({ input_json, ...r }) => r), null, 2)); return; }
+        table(['id', 'type', 'year', 'partner', 'v', 'amount', 'status'], rows.map((r) => [String(r.id), r.type, String(r.year), r.partner_name, String(r.version), r.amount_cents === null ? '' : formatEuro(r.amount_cents / 100), STATUS_LABELS[r.status]]));
+      }),
+    );
+
+  // ── envelopes ──
+  const envelope = program.command('envelope').description('signing envelopes: open, sign, decline, cancel, resend, remind');
+  envelope
+    .command('open')
+    .description('open one signing envelope per current draft agreement of a year (ministry first, then the partner signatories)')
+    .requiredOption('--year <year>', 'year', year)
+    .addOption(typeOption().makeOptionMandatory())
+    .option('--partner <id>', 'only this partner')
+    .requiredOption('--contacts <file>', 'contacts JSON: the clerk and an e-mail address per partner signatory')
+    .addOption(dataOption())
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (o: { year: number; type: string; partner?: string; contacts: string; data?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        const contacts = readContactsFile(o.contacts);
+        const drafts = currentAgreements(svc.store, o).filter((a) => a.status === 'draft' || a.status === 'declined' || a.status === 'cancelled');
+        if (drafts.length === 0) throw new InvalidArgumentError(`no draft agreements for ${o.type.toUpperCase()} ${o.year}${o.partner ? ` (${o.partner})` : ''}`);
+        const opened = await svc.openEnvelopes(drafts.map((a) => a.id), contacts, actorOf(o.actor));
+        for (const s of opened) out(`envelope ${s.envelope.id}: ${s.agreement.file_base} v${s.agreement.version} → ${s.signatories.map((x) => x.name).join(' → ')}`);
+        out(`${opened.length} envelope(s) opened; notifications: ${svc.transport ? `SMTP (${svc.transport.describe})` : `${svc.store.dataDir}/outbox/`}`);
+      }),
+    );
+  envelope
+    .command('list')
+    .description('envelopes with their signatories and whose turn it is')
+    .addOption(dataOption())
+    .option('--year <year>', 'year', year)
+    .addOption(typeOption())
+    .addOption(new Option('--status <status>').choices(['open', 'completed', 'declined', 'cancelled']))
+    .action(async (o: { data?: string; year?: number; type?: string; status?: EnvelopeStatus }) =>
+      withService(o, async (svc) => {
+        const rows = svc.listEnvelopes(o).map((s) => {
+          const cur = SigningService.current(s);
+          return [String(s.envelope.id), s.agreement.file_base, `v${s.agreement.version}`, ENVELOPE_STATUS_LABELS[s.envelope.status], `${s.signatories.filter((x) => x.status === 'signed').length}/${s.signatories.length}`, s.envelope.status === 'open' && cur ? `${cur.name} (${cur.role})` : ''];
+        });
+        table(['id', 'agreement', 'v', 'status', 'signed', 'waiting for'], rows);
+      }),
+    );
+  envelope
+    .command('sign-ministry')
+    .description('batch signing: the ministry signatory signs every envelope of a year that waits for them (one confirmation)')
+    .requiredOption('--signatory <name>', 'the ministry signatory as printed (e.g. "Kai Klose")')
+    .option('--year <year>', 'year', year)
+    .addOption(typeOption())
+    .option('--place <place>', 'place stamped after "<Ort>, den" (default: the printed seat)')
+    .option('--date <date>', 'date stamped (default: today)', isoDate)
+    .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
+    .option('--yes', 'confirm without asking')
+    .addOption(dataOption())
+    .option('--tsa <url>', 'RFC 3161 time-stamp authority')
+    .action(async (o: { signatory: string; year?: number; type?: string; place?: string; date?: string; image?: string; yes?: boolean; data?: string; tsa?: string }) =>
+      withService(o, async (svc) => {
+        const waiting = svc.awaitingMinistry({ year: o.year, type: o.type, name: o.signatory });
+        if (waiting.length === 0) { out(`nothing waits for ${o.signatory}`); return; }
+        for (const s of waiting) out(`  ${s.agreement.title} (v${s.agreement.version})`);
+        if (!o.yes) {
+          if (!process.stdin.isTTY) throw new InvalidArgumentError('confirmation needed: run in a terminal or pass --yes');
+          const rl = createInterface({ input: process.stdin, output: process.stdout });
+          const answer = await rl.question(`${waiting.length} Vereinbarungen als ${o.signatory} unterzeichnen? [j/N] `);
+          rl.close();
+          if (!/^(j|ja|y|yes)$/i.test(answer.trim())) { out("nichts unterzeichnet"); return; }
+        }
+        const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
+        const results = await svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name: o.signatory, place: o.place, date: o.date, image, actor: `${o.signatory} (Stapelsignatur bestätigt)` });
+        for (const r of results) out(r.outcome ? `signed envelope ${r.envelopeId}${r.outcome.next ? ` → next: ${r.outcome.next.name}` : ' (complete)'}` : `FAILED envelope ${r.envelopeId}: ${r.error}`);
+        const failed = results.filter((r) => r.error).length;
+        out(`${results.length - failed} of ${results.length} signed`);
+        if (failed) setExit(1);
+      }),
+    );
+  envelope
+    .command('view')
+    .description('open a personal link: show the agreement and save its current PDF')
+    .argument('<link>', 'the personal link or token ("-" reads it from standard input)')
+    .requiredOption('--out <pdf>', 'where to save the PDF')
+    .addOption(dataOption())
+    .action(async (link: string, o: { out: string; data?: string }) =>
+      withService(o, async (svc) => {
+        const v = await svc.openLink(await readLink(link));
+        writeFilesAtomically([{ path: o.out, bytes: v.pdf }]);
+        out(`${v.snapshot.agreement.title} — ${v.signatory.name} (${v.signatory.role})`);
+        out(v.canSign ? 'Sie können jetzt unterzeichnen.' : `Noch nicht an der Reihe: es fehlt die Unterschrift von ${v.waitingFor.map((s) => s.name).join(', ')}.`);
+        out(`PDF: ${o.out}`);
+      }),
+    );
+  envelope
+    .command('sign')
+    .description('sign through a personal link')
+    .argument('<link>', 'the personal link or token ("-" reads it from standard input)')
+    .option('--place <place>', 'place stamped after "<Ort>, den" (default: the printed seat)')
+    .option('--date <date>', 'date stamped (default: today)', isoDate)
+    .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
+    .addOption(dataOption())
+    .option('--tsa <url>', 'RFC 3161 time-stamp authority')
+    .action(async (link: string, o: { place?: string; date?: string; image?: string; data?: string; tsa?: string }) =>
+      withService(o, async (svc) => {
+        const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
+        const r = await svc.signWithLink(await readLink(link), { place: o.place, date: o.date, image });
+        out(`signed by ${r.signatory.name} (${r.signatory.role}): ${r.signedPath}`);
+        out(r.completed ? 'the agreement is now completely signed' : `next: ${r.next!.name} (${r.next!.role}) has been notified`);
+      }),
+    );
+  envelope
+    .command('decline')
+    .description('decline through a personal link (stops the envelope, notifies the clerk)')
+    .argument('<link>', 'the personal link or token ("-" reads it from standard input)')
+    .requiredOption('--reason <text>', 'why (sent to the clerk, kept in the audit trail)')
+    .addOption(dataOption())
+    .action(async (link: string, o: { reason: string; data?: string }) =>
+      withService(o, async (svc) => {
+        const s = await svc.declineWithLink(await readLink(link), o.reason);
+        out(`declined: envelope ${s.envelope.id} (${s.agreement.file_base}) is stopped; the clerk has been notified`);
+      }),
+    );
+  envelope
+    .command('cancel')
+    .description('cancel an open envelope (revokes all open links, notifies the signatories)')
+    .argument('<id>', 'envelope id', positiveId)
+    .option('--reason <text>', 'reason told to the signatories', '')
+    .addOption(dataOption())
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (id: number, o: { reason: string; data?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        await svc.cancel(id, o.reason, actorOf(o.actor));
+        out(`envelope ${id} cancelled`);
+      }),
+    );
+  envelope
+    .command('resend')
+    .description('send the current signatory a new link (earlier links are revoked)')
+    .argument('<id>', 'envelope id', positiveId)
+    .addOption(dataOption())
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (id: number, o: { data?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        const s = await svc.resend(id, actorOf(o.actor));
+        out(`new link sent to ${SigningService.current(s)?.name}`);
+      }),
+    );
+  envelope
+    .command('remind')
+    .description('send reminders for links that expire within ZV_REMIND_DAYS (run daily)')
+    .addOption(dataOption())
+    .action(async (o: { data?: string }) =>
+      withService(o, async (svc) => {
+        const sent = await svc.sendReminders();
+        out(`${sent.length} reminder(s) sent`);
+      }),
+    );
+  envelope
+    .command('deliver')
+    .description('retry SMTP delivery of queued notifications (ZV_SMTP_URL)')
+    .addOption(dataOption())
+    .action(async (o: { data?: string }) =>
+      withService(o, async (svc) => {
+        const r = await svc.deliverQueued();
+        out(`${r.sent} sent, ${r.failed} failed`);
+        if (r.failed) setExit(1);
+      }),
+    );
+
+  // ── archive ──
+  const archive = program.command('archive').description('find, download, export, check and back up signed agreements');
+  archive
+    .command('search')
+    .description('find agreements by year, partner, type, status or signatory')
+    .option('--year <year>', 'year', year)
+    .option('--partner <text>', 'partner id or part of its name')
+    .addOption(typeOption())
+    .addOption(new Option('--status <status>').choices(Object.keys(STATUS_LABELS)))
+    .option('--signatory <text>', 'part of a signatory name')
+    .option('--all-versions', 'include superseded drafts')
+    .option('--json', 'JSON output')
+    .addOption(dataOption())
+    .action(async (o: { year?: number; partner?: string; type?: 'aqb' | 'sgb2'; status?: AgreementStatus; signatory?: string; allVersions?: boolean; json?: boolean; data?: string }) =>
+      withService(o, async (svc) => {
+        const hits = search(svc, o);
+        if (o.json) { out(JSON.stringify(hits, null, 2)); return; }
+        table(
+          ['id', 'type', 'year', 'partner', 'v', 'amount', 'status', 'signatories'],
+          hits.map((h) => [String(h.agreementId), h.type, String(h.year), h.partner, String(h.version), h.amount === null ? '' : formatEuro(h.amount), h.statusLabel, h.signatories.map((s) => `${s.name}${s.status === 'signed' ? ' ✓' : s.status === 'declined' ? ' ✗' : ''}`).join(', ')]),
+        );
+        out(`${hits.length} agreement(s)`);
+      }),
+    );
+  archive
+    .command('get')
+    .description('download an agreement: signed PDF, Signaturprotokoll and input JSON')
+    .argument('<id>', 'agreement id (see zv archive search)', positiveId)
+    .requiredOption('--out <dir>', 'directory to write into')
+    .addOption(dataOption())
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (id: number, o: { out: string; data?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        for (const f of await download(svc, id, o.out, actorOf(o.actor))) out(`${f.path}  sha256:${f.sha256}`);
+      }),
+    );
+  archive
+    .command('export')
+    .description("export a year's signed agreements as a ZIP with manifest (SHA-256, verification verdicts)")
+    .requiredOption('--year <year>', 'year', year)
+    .addOption(typeOption())
+    .requiredOption('--out <zip>', 'the ZIP file to write')
+    .addOption(dataOption())
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (o: { year: number; type?: 'aqb' | 'sgb2'; out: string; data?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        const m = await exportYear(svc, { year: o.year, type: o.type, out: o.out, actor: actorOf(o.actor) });
+        out(`${m.totals.agreements} agreements, ${m.totals.files} files, ${m.totals.valid} verified valid → ${o.out}`);
+        if (m.totals.valid !== m.totals.agreements) setExit(1);
+      }),
+    );
+  archive
+    .command('check')
+    .description('re-hash every file, verify every signed PDF and every audit chain (exit 1 on any discrepancy)')
+    .option('--json', 'JSON output')
+    .addOption(dataOption())
+    .action(async (o: { json?: boolean; data?: string }) =>
+      withService(o, async (svc) => {
+        const r = await checkArchive(svc);
+        if (o.json) out(JSON.stringify(r, null, 2));
+        else {
+          for (const w of r.warnings) err(`warning: ${w}`);
+          for (const p of r.problems) out(`PROBLEM: ${p}`);
+          out(`${r.files} files re-hashed, ${r.signedPdfs} signed PDFs verified, ${r.envelopes} audit chains (${r.events} events) checked: ${r.ok ? 'no discrepancy' : `${r.problems.length} discrepancies`}`);
+        }
+        if (!r.ok) setExit(1);
+      }),
+    );
+  archive
+    .command('backup')
+    .description('consistent online backup of database, files and keys into one ZIP (safe while Zielwerk runs)')
+    .argument('<file>', 'the ZIP to write')
+    .addOption(dataOption())
+    .action(async (file: string, o: { data?: string }) =>
+      withService(o, async (svc) => {
+        const r = await backup(svc, file);
+        out(`${r.files} files, ${(r.bytes / 1024 / 1024).toFixed(1)} MB → ${r.path}${r.skipped.length ? ` (${r.skipped.length} delivered outbox messages skipped)` : ''}`);
+      }),
+    );
+  archive
+    .command('restore')
+    .description('restore a backup ZIP into a new data directory')
+    .argument('<file>', 'the backup ZIP')
+    .requiredOption('--data <dir>', 'the new (empty) data directory')
+    .action(async (file: string, o: { data: string }) => {
+      const r = restore(file, dataDir(o.data));
+      out(`${r.files} files restored into ${dataDir(o.data)}; run zv archive check --data ${o.data}`);
+    });
+
+  // ── demo ──
+  program
+    .command('demo')
+    .description('the whole 2023 AQB year end to end on the embedded default: generate 26, open envelopes, minister batch-signs, partners sign, export, check')
+    .addOption(dataOption())
+    .action(async (o: { data?: string }) => {
+      const { runDemo } = await import('../demo.ts');
+      const dir = dataDir(o.data);
+      const t0 = performance.now();
+      const r = await runDemo({ dataDir: dir, log: out });
+      out('');
+      table(
+        ['Partner', 'Betrag', 'Unterzeichnende', 'Status', 'Prüfung'],
+        r.rows.map((x) => [x.partner, x.amount === null ? '' : formatEuro(x.amount), x.signatories.join('; '), x.status, x.verification]),
+      );
+      out('');
+      out(`${r.rows.length} Vereinbarungen, ${formatEuro(r.rows.reduce((s, x) => s + (x.amount ?? 0), 0))}; signierte PDFs unter ${dir}/signatures/`);
+      out(`Export: ${r.exportPath} (${r.manifest.totals.files} Dateien, ${r.manifest.totals.valid}/${r.manifest.totals.agreements} gültig)`);
+      out(`Archivprüfung: ${r.check.files} Dateien, ${r.check.signedPdfs} signierte PDFs, ${r.check.envelopes} Prüfketten (${r.check.events} Ereignisse): ${r.check.ok ? 'keine Abweichung' : r.check.problems.join('; ')}`);
+      out(`Dauer: ${((performance.now() - t0) / 1000).toFixed(1)} s (${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}), Spitzenspeicher ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+      if (!r.check.ok || r.manifest.totals.valid !== r.manifest.totals.agreements) setExit(1);
+    });
+}
