@@ -577,7 +577,7 @@ export class SigningService {
         messages: [msg],
         events: [{ ...this.sentEvent(msg, at, snap.signatories), actor, details: { ...this.sentEvent(msg, at, snap.signatories).details, resent: true } }],
         apply: (_f, now) => {
-          this.db.prepare('UPDATE link_tokens SET revoked_at = ? WHERE signatory_id = ? AND used_at IS NULL AND revoked_at IS NULL').run(now, cur.id);
+          this.db.prepare('UPDATE link_tokens SET revoked_at = ? WHERE signatory_id = ? AND used_at IS NULL AND revoked_at IS NULL AND token_hash <> ?').run(now, cur.id, msg.token!.hash);
         },
       });
       return this.snapshot(envelopeId);
