@@ -326,7 +326,7 @@ export class SigningService {
       this.db.prepare('UPDATE envelopes SET rev = rev + 1 WHERE id = ?').run(id);
       return id;
     });
-    this.afterCommit();
+    await this.afterCommit();
     return this.snapshot(envelopeId);
   }
 
@@ -676,7 +676,7 @@ export class SigningService {
       faultPoint('commit:before-commit');
     });
     faultPoint('commit:after-commit');
-    this.afterCommit();
+    await this.afterCommit();
   }
 
   private writeMessages(writer: import('../store/files.ts').FileWriter, envelopeId: number, messages: PreparedMessage[], now: string): void {
@@ -694,8 +694,9 @@ export class SigningService {
     }
   }
 
-  private afterCommit(): void {
-    if (this.transport) void this.deliverQueued().catch(() => {});
+  /** With SMTP, committed messages go out right away; a failure stays queued (zv envelope deliver retries). */
+  private async afterCommit(): Promise<void> {
+    if (this.transport) await this.deliverQueued();
   }
 
   /**
