@@ -416,6 +416,24 @@ test('backup while another process keeps writing; restore into a new directory c
   assert.deepEqual(listing(restored), before, 'the non-empty directory is unchanged');
 });
 
+test('backup refuses a data directory whose signed PDF is missing; restoring a file that is no ZIP fails without a crash', async () => {
+  const dir = copyOf('lossy');
+  const e = envelopeOf(dir, 'stadt-kassel');
+  rmSync(join(dir, e.currentPath));
+  const zip = join(tmp.dir, 'lossy-backup.zip');
+  const notZip = join(tmp.dir, 'not-a-backup.zip');
+  writeFileSync(notZip, 'this is not a ZIP file\n');
+  const target = join(tmp.dir, 'from-not-a-zip');
+  const [b, r] = await Promise.all([zv(['archive', 'backup', zip, '--data', dir]), zv(['archive', 'restore', notZip, '--data', target])]);
+  // A lost signed PDF is not a "delivered outbox message": the backup must not succeed without it.
+  assert.equal(b.code, 1, b.stdout + b.stderr);
+  assert.ok(b.stderr.includes(`refused: ${e.currentPath} is missing`), b.stderr);
+  assert.ok(!existsSync(zip), 'no backup written');
+  assert.notEqual(r.code, 0, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stderr, /TypeError/, 'the CLI error handler must not crash on a non-string error code');
+  assert.ok(!existsSync(target) || readdirSync(target).length === 0, 'nothing restored');
+});
+
 // ─────────────────────────────────────── 5. export ───────────────────────────────────────
 
 test('export: 26 agreements, 78 files, 26 valid; every envelope records the export; an empty year writes nothing', async () => {

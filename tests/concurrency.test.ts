@@ -44,7 +44,7 @@ interface ChildResult {
 /** `zv envelope sign - --data <dir>` with the link on standard input, as a signatory's own process. */
 function signInChild(dataDir: string, link: string): Promise<ChildResult> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(ZV_|NODE_ENV$)/.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k)) env[k] = v;
   env.ZV_KEY_PASSPHRASE = PASSPHRASE;
   const started = performance.now();
   return new Promise((resolve, reject) => {

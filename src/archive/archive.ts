@@ -4,13 +4,13 @@
  * exports are audit events of the envelopes concerned.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { zipSync } from 'fflate';
 import { toolVersion } from '../paths.ts';
 import { formatEuro } from '../compose/format.ts';
 import { verifyAgreement, type VerifyReport } from '../sign/verify.ts';
 import { STATUS_LABELS, getAgreement, type AgreementRow, type AgreementStatus } from '../store/agreements.ts';
-import { fileById, readStoredFile, sha256Hex } from '../store/files.ts';
+import { fileById, MANAGED_DIRS, readStoredFile, sha256Hex } from '../store/files.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
 import { SigningService, type EnvelopeRow, type SignatoryRow } from '../envelope/service.ts';
 
@@ -52,20 +52,22 @@ function envelopeOf(svc: SigningService, agreementId: number): EnvelopeRow | und
 }
 
 export function search(svc: SigningService, f: SearchFilter = {}): ArchiveEntry[] {
-  const like = (s?: string) => (s ? `%${s.toLowerCase()}%` : null);
+  // LIKE with the user's text taken literally; Unicode-aware lower case (SQLite's lower() is ASCII-only).
+  const like = (s?: string) => (s ? `%${s.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null);
+  svc.store.db.function('zv_lower', { deterministic: true }, (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : v) as string);
   const rows = svc.store.db
     .prepare(
       `SELECT a.* FROM agreements a
        WHERE (@year IS NULL OR a.year = @year)
          AND (@type IS NULL OR a.type = @type)
          AND (@status IS NULL OR a.status = @status)
-         AND (@partner IS NULL OR a.partner_id = @partnerExact OR lower(a.partner_name) LIKE @partner)
-         AND (@all = 1 OR a.status <> 'superseded')
+         AND (@partner IS NULL OR a.partner_id = @partnerExact OR zv_lower(a.partner_name) LIKE @partner ESCAPE '\\')
+         AND (@all = 1 OR @status IS NOT NULL OR a.status <> 'superseded')
          AND (@signatory IS NULL OR EXISTS (
                SELECT 1 FROM envelopes e JOIN signatories s ON s.envelope_id = e.id
-               WHERE e.agreement_id = a.id AND lower(s.name) LIKE @signatory)
-             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.partner') j WHERE lower(json_extract(j.value, '$.name')) LIKE @signatory)
-             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.ministry') j WHERE lower(json_extract(j.value, '$.name')) LIKE @signatory))
+               WHERE e.agreement_id = a.id AND zv_lower(s.name) LIKE @signatory ESCAPE '\\')
+             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.partner') j WHERE zv_lower(json_extract(j.value, '$.name')) LIKE @signatory ESCAPE '\\')
+             OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.ministry') j WHERE zv_lower(json_extract(j.value, '$.name')) LIKE @signatory ESCAPE '\\'))
        ORDER BY a.year DESC, a.type, a.partner_name, a.version DESC`,
     )
     .all({
@@ -145,6 +147,10 @@ export function retrieve(svc: SigningService, agreementId: number): { agreement:
 /** Writes an agreement's files into `outDir` (atomically) and records the download. */
 export async function download(svc: SigningService, agreementId: number, outDir: string, actor: string): Promise<{ path: string; sha256: string }[]> {
   const { envelope, files } = retrieve(svc, agreementId);
+  const inside = relative(svc.store.dataDir, resolve(outDir));
+  if (!inside.startsWith('..') && !isAbsolute(inside) && MANAGED_DIRS.some((d) => inside === d || inside.startsWith(d + sep))) {
+    throw new ArchiveError(`--out ${outDir} lies inside the store's own folders; choose a directory outside ${svc.store.dataDir}/{${MANAGED_DIRS.join(',')}}`);
+  }
   mkdirSync(outDir, { recursive: true });
   const written = files.map((f) => ({ path: join(outDir, f.name), bytes: f.bytes, sha256: f.sha256 }));
   writeFilesAtomically(written);

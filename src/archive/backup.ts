@@ -40,6 +40,7 @@ export async function backup(svc: SigningService, out: string): Promise<BackupRe
       const abs = absolutePath(svc.store.dataDir, f.path);
       // A sent message's .eml is deleted after delivery; anything else missing is a real loss.
       if (!existsSync(abs)) {
+        if (!f.path.startsWith('outbox/')) throw new ArchiveError(`${f.path} is missing; run zv archive check before backing up`);
         skipped.push(f.path);
         continue;
       }
@@ -61,7 +62,12 @@ export async function backup(svc: SigningService, out: string): Promise<BackupRe
 /** Unpacks a backup into an empty (or new) data directory. */
 export function restore(zipPath: string, dataDir: string): { files: number } {
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) throw new ArchiveError(`${dataDir} is not empty; restore into a new directory`);
-  const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  } catch (err) {
+    throw new ArchiveError(`${zipPath} cannot be read as a backup ZIP: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
+  }
   if (!entries[DB_FILE]) throw new ArchiveError(`${zipPath} is not a Zielwerk backup (no ${DB_FILE})`);
   const files = Object.entries(entries).map(([name, bytes]) => {
     if (name.startsWith('/') || name.split('/').includes('..')) throw new ArchiveError(`${zipPath}: unsafe entry name ${name}`);

@@ -160,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
-    if (code?.startsWith('commander.')) return 2;
+    if (typeof code === 'string' && code.startsWith('commander.')) return 2;
     if (err instanceof ValidationError) {
       process.stderr.write(err.message + '\n');
       return 1;
