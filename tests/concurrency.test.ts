@@ -211,7 +211,7 @@ describe('signing from many processes at once', () => {
     const results = await Promise.all(targets.map((t) => signInChild(dataDir, t.link)));
     const wall = performance.now() - started;
     const slowest = Math.max(...results.map((r) => r.ms));
-    console.log(`# 26 parallel signatures (separate processes): ${(wall / 1000).toFixed(1)} s wall, slowest process ${(slowest / 1000).toFixed(1)} s`);
+    console.log(`26 parallel signatures (separate processes): ${(wall / 1000).toFixed(1)} s wall, slowest process ${(slowest / 1000).toFixed(1)} s`);
 
     results.forEach((r, i) => {
       const t = targets[i]!;
@@ -294,7 +294,7 @@ describe('signing from many processes at once', () => {
     assert.match(winner.stdout, /the agreement is now completely signed/);
     assert.ok(loser.stderr.includes(`refused: ${NEUTRAL_REFUSAL}`), `the other process gets the neutral refusal, not: ${loser.stderr}`);
     assert.equal(loser.stdout, '');
-    console.log(`# same link twice: winner ${(winner.ms / 1000).toFixed(1)} s, refused ${(loser.ms / 1000).toFixed(1)} s`);
+    console.log(`same link twice: winner ${(winner.ms / 1000).toFixed(1)} s, refused ${(loser.ms / 1000).toFixed(1)} s`);
 
     assertDiskMatchesRows(dataDir);
     const svc = openService(dataDir);

@@ -1,6 +1,7 @@
 /**
  * Crashes while signing: `zv envelope sign` killed (SIGKILL, no clean-up) at each commit fault
- * point (ZV_FAULT) and at random moments. After every crash the service is opened again — which
+ * point (ZV_FAULT), after random delays, and at random moments inside the commit (triggered by its
+ * first file appearing). After every crash the service is opened again — which
  * runs the startup sweep — and the envelope must be exactly as before or exactly as after the
  * signature: no half-written state, no orphan file outside lost+found/, an intact audit chain, a
  * clean archive check. A signature that was reported as done is never lost.
@@ -135,7 +136,9 @@ function stateOf(svc: SigningService, envelopeId: number) {
     envelope: { status: e.status, rev: e.rev, event_count: e.event_count, head_hash: e.head_hash, current_file_id: e.current_file_id, report_file_id: e.report_file_id, closed_at: e.closed_at },
     agreementStatus: snap.agreement.status,
     signatories: snap.signatories.map((s) => ({ id: s.id, status: s.status, signed_at: s.signed_at, certificate_sha256: s.certificate_sha256 })),
-    tokens: db.prepare('SELECT t.id, t.used_at, t.revoked_at FROM link_tokens t JOIN signatories s ON s.id = t.signatory_id WHERE s.envelope_id = ? ORDER BY t.id').all(envelopeId),
+    tokens: db
+      .prepare('SELECT t.id, t.used_at, t.revoked_at FROM link_tokens t JOIN signatories s ON s.id = t.signatory_id WHERE s.envelope_id = ? ORDER BY t.id')
+      .all(envelopeId) as { id: number; used_at: string | null; revoked_at: string | null }[],
     notifications: (db.prepare('SELECT COUNT(*) AS n FROM notifications WHERE envelope_id = ?').get(envelopeId) as { n: number }).n,
     events: readEvents(db, envelopeId).map((ev) => ev.hash),
   };
@@ -157,7 +160,7 @@ async function assertArchiveClean(svc: SigningService): Promise<void> {
   assert.deepEqual(report.warnings, [], 'archive check warnings');
 }
 
-/** The signed state after `signatory` signed (the only pending partner signatory of a single-signatory county, or any partner). */
+/** Exactly one signature more than `before`: the signatory signed, one signed event, one commit, one more used link. */
 function assertSigned(svc: SigningService, envelopeId: number, signatory: SignatoryRow, before: State): void {
   const now = stateOf(svc, envelopeId);
   const s = now.signatories.find((x) => x.id === signatory.id)!;
@@ -167,8 +170,8 @@ function assertSigned(svc: SigningService, envelopeId: number, signatory: Signat
   assert.equal(now.envelope.rev, before.envelope.rev + 1, 'exactly one commit');
   assert.notEqual(now.envelope.current_file_id, before.envelope.current_file_id);
   assert.deepEqual(now.events.slice(0, before.events.length), before.events, 'the earlier events are unchanged');
-  const usedOwn = now.tokens.filter((t) => (t as { used_at: string | null }).used_at).length;
-  assert.equal(usedOwn, before.tokens.filter((t) => (t as { used_at: string | null }).used_at).length + 1, 'exactly one more used link');
+  const used = (st: State) => st.tokens.filter((t) => t.used_at).length;
+  assert.equal(used(now), used(before) + 1, 'exactly one more used link');
 }
 
 /** The signed file of an envelope: registered, intact on disk, and verifying against the data directory's CA. */
@@ -363,7 +366,7 @@ describe('killed at a random moment', () => {
    * sweep) and checks: exactly before or exactly after, every other envelope untouched, no orphan
    * outside lost+found/, chains intact, archive clean.
    */
-  async function killAndCheck(partner: string, kill: { killAfterMs?: number; killOn?: { dir: string; jitterMs: number } }, tally: Tally, label: string): Promise<void> {
+  async function killAndCheck(partner: string, kill: { killAfterMs?: number; killOn?: { dir: string; jitterMs: number } }, tally: Tally, label: string): Promise<ChildResult> {
     const t = prepared.targets.get(partner)!;
     const everyone = [...prepared.targets.values()].map((x) => x.envelopeId);
     let before: Map<number, State>;
@@ -418,7 +421,8 @@ describe('killed at a random moment', () => {
       }
       await assertArchiveClean(svc);
       const swept = [...sweep.quarantined.map((q) => `${q.path} → lost+found`), ...sweep.removedTemporaries.map((p) => `${p} removed`)];
-      console.log(`# ${label} → ${killed ? 'killed' : 'had finished'} after ${r.ms} ms, envelope ${isBefore ? 'BEFORE' : 'AFTER'}${swept.length ? `; swept: ${swept.map((x) => x.replace(/^.*\//, '')).join(', ')}` : ''}`);
+      console.log(`${label} → ${killed ? 'killed' : 'had finished'} after ${r.ms} ms, envelope ${isBefore ? 'BEFORE' : 'AFTER'}${swept.length ? `; swept: ${swept.map((x) => x.replace(/^.*\//, '')).join(', ')}` : ''}`);
+      return r;
     } finally {
       svc.close();
     }
@@ -435,7 +439,7 @@ describe('killed at a random moment', () => {
     assert.match(r.stdout, /the agreement is now completely signed/);
     normalMs = r.ms;
     signedByChildren.push(timing.envelopeId);
-    console.log(`# a normal \`zv envelope sign\` took ${normalMs} ms`);
+    console.log(`a normal \`zv envelope sign\` took ${normalMs} ms`);
   });
 
   test(`${RANDOM_ITERATIONS} signatures killed after a random delay end exactly before or exactly after`, async () => {
@@ -446,9 +450,11 @@ describe('killed at a random moment', () => {
       const n = RANDOM_ITERATIONS;
       const x = (n - i - Math.random()) / n;
       const delay = Math.round((1 - x * x) * normalMs);
-      await killAndCheck(partners[1 + i]!, { killAfterMs: delay }, tally, `kill ${i + 1}/${n} at ${delay} ms`);
+      const r = await killAndCheck(partners[1 + i]!, { killAfterMs: delay }, tally, `kill ${i + 1}/${n} at ${delay} ms`);
+      // Run times vary with the machine's load: a run that beat its kill narrows the range for the rest.
+      if (r.signal === null) normalMs = Math.min(normalMs, r.ms);
     }
-    console.log(`# random kills: ${tally.before} before, ${tally.after} after the signature (${tally.killed} killed, ${tally.finishedFirst} finished before the kill, ${tally.swept} left files for the sweep)`);
+    console.log(`random kills: ${tally.before} before, ${tally.after} after the signature (${tally.killed} killed, ${tally.finishedFirst} finished before the kill, ${tally.swept} left files for the sweep)`);
     assert.equal(tally.before + tally.after, RANDOM_ITERATIONS);
   });
 
@@ -470,7 +476,7 @@ describe('killed at a random moment', () => {
       const jitterMs = Math.floor((i + Math.random()) * 15);
       await killAndCheck(partner, { killOn: { dir, jitterMs } }, tally, `in-commit kill ${i + 1}/${IN_COMMIT_ITERATIONS}, ${jitterMs} ms after the first file`);
     }
-    console.log(`# in-commit kills: ${tally.before} before, ${tally.after} after the signature (${tally.killed} killed, ${tally.finishedFirst} finished before the kill, ${tally.swept} left files for the sweep)`);
+    console.log(`in-commit kills: ${tally.before} before, ${tally.after} after the signature (${tally.killed} killed, ${tally.finishedFirst} finished before the kill, ${tally.swept} left files for the sweep)`);
     assert.equal(tally.before + tally.after, IN_COMMIT_ITERATIONS);
   });
 
