@@ -25,7 +25,8 @@ import { emailFor, type Contacts } from './contacts.ts';
 import { composeMessage, redact, toEml, transportFromEnv, type NotificationKind, type Transport } from './notify.ts';
 import { renderAuditReport, type AuditReportData } from './report-pdf.ts';
 import { hashToken, linkFor, mintToken, tokenFromLink } from './tokens.ts';
-import { rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** The one answer for an unknown, used, expired, revoked or foreign link: it tells an attacker nothing. */
 export const NEUTRAL_REFUSAL = 'Dieser Link ist ungültig oder nicht mehr gültig.';
@@ -149,6 +150,8 @@ interface Plan {
 }
 
 const MAX_ATTEMPTS = 8;
+/** A delivery claim older than this belongs to a crashed process and may be taken over. */
+const CLAIM_STALE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 
 export class SigningService {
@@ -711,25 +714,44 @@ export class SigningService {
     let failed = 0;
     const { parseEml } = await import('./notify.ts');
     for (const r of rows) {
+      // Claim first: a message another process is sending (claimed less than CLAIM_STALE_MS ago) is skipped.
+      const claimed = this.store.write((_w, now) =>
+        this.db
+          .prepare("UPDATE notifications SET claimed_at = ? WHERE id = ? AND status = 'queued' AND (claimed_at IS NULL OR claimed_at < ?)")
+          .run(now, r.id, new Date(Date.parse(now) - CLAIM_STALE_MS).toISOString()).changes === 1,
+      );
+      if (!claimed) continue;
       const file = fileById(this.db, r.eml_file_id);
+      const abs = absolutePath(this.store.dataDir, file.path);
       try {
         const eml = Buffer.from(readStoredFile(this.store.dataDir, file));
         const parsed = parseEml(eml);
-        const note = this.db.prepare('SELECT * FROM notifications WHERE id = ?').get(r.id) as { message_id: string; recipient: string; subject: string; body: string };
+        const note = this.db.prepare('SELECT * FROM notifications WHERE id = ?').get(r.id) as { message_id: string; recipient: string };
         await this.transport.send({ to: note.recipient, from: this.from, subject: parsed.subject, text: parsed.text, date: new Date(), messageId: note.message_id }, eml);
-        this.store.write((_w, now) => {
-          this.db.prepare("UPDATE notifications SET status = 'sent', sent_at = ?, eml_file_id = NULL, error = NULL WHERE id = ? AND status = 'queued'").run(now, r.id);
-          this.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
-        });
-        rmSync(absolutePath(this.store.dataDir, file.path), { force: true });
-        sent++;
       } catch (err) {
-        this.db.prepare('UPDATE notifications SET error = ? WHERE id = ?').run(String((err as Error).message).slice(0, 500), r.id);
+        this.store.write(() => this.db.prepare('UPDATE notifications SET error = ?, claimed_at = NULL WHERE id = ?').run(String((err as Error).message).slice(0, 500), r.id));
         failed++;
+        continue;
       }
+      // The sent .eml holds a live link: inside the transaction it gets a temporary's name, so a crash
+      // or another process's sweep deletes it rather than keeping it in lost+found/.
+      const doomed = join(dirname(abs), `.${basename(abs)}.${randomBytes(6).toString('hex')}.tmp`);
+      try {
+        this.store.write((_w, now) => {
+          this.db.prepare("UPDATE notifications SET status = 'sent', sent_at = ?, eml_file_id = NULL, error = NULL WHERE id = ?").run(now, r.id);
+          this.db.prepare('DELETE FROM files WHERE id = ?').run(file.id);
+          renameSync(abs, doomed);
+        });
+      } catch (err) {
+        if (existsSync(doomed)) renameSync(doomed, abs); // rolled back: the row still registers the file
+        throw err;
+      }
+      rmSync(doomed, { force: true });
+      sent++;
     }
     return { sent, failed };
   }
+
 
   private sentEvent(m: PreparedMessage, at: string, signatories: SignatoryRow[]): EventDraft {
     const s = signatories.find((x) => x.position === m.signatoryPosition);

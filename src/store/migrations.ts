@@ -119,4 +119,7 @@ export const MIGRATIONS: readonly string[] = [
     error         TEXT
   );
   `,
+  /* 2: a delivering process claims a queued message first, so two processes never send it twice */ `
+  ALTER TABLE notifications ADD COLUMN claimed_at TEXT;
+  `,
 ];
