@@ -11,10 +11,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NEUTRAL_REFUSAL, SigningService, type SignatoryRow } from '../src/envelope/service.ts';
+import { listManagedFiles } from '../src/store/sweep.ts';
 import { readEvents } from '../src/envelope/audit.ts';
 import { readContactsFile } from '../src/envelope/contacts.ts';
 import { parseEml } from '../src/envelope/notify.ts';
@@ -29,7 +30,6 @@ const AQB_BATCH = join(ROOT, 'examples', 'aqb-2023-hessen.json');
 const CONTACTS = readContactsFile(join(ROOT, 'examples', 'aqb-2023-kontakte.json'));
 const ACTOR = 'Sachbearbeitung AQB (Test)';
 const KASSEL = 'landkreis-kassel';
-const MANAGED = ['output', 'signatures', 'outbox'];
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -59,19 +59,8 @@ function signInChild(dataDir: string, link: string): Promise<ChildResult> {
   });
 }
 
-/** Every file under the managed folders, temporaries (dot files) included, as store paths. */
-function filesOnDisk(dataDir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(dataDir, ...rel.split('/')), { withFileTypes: true })) {
-      const child = `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(child);
-      else out.push(child);
-    }
-  };
-  for (const d of MANAGED) if (existsSync(join(dataDir, d))) walk(d);
-  return out.sort();
-}
+/** Every file under the managed folders, temporaries (dot files) included, as store paths — the sweep's own listing. */
+const filesOnDisk = listManagedFiles;
 
 /** Files on disk against `files` rows, read without the startup sweep (which would tidy up orphans before we see them). */
 function assertDiskMatchesRows(dataDir: string): number {

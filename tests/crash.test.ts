@@ -12,10 +12,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinkRefusedError, NEUTRAL_REFUSAL, SigningService, type SignatoryRow } from '../src/envelope/service.ts';
+import { listManagedFiles } from '../src/store/sweep.ts';
 import { readEvents } from '../src/envelope/audit.ts';
 import { readContactsFile } from '../src/envelope/contacts.ts';
 import { parseEml } from '../src/envelope/notify.ts';
@@ -34,7 +35,6 @@ const CONTACTS = readContactsFile(join(ROOT, 'examples', 'aqb-2023-kontakte.json
 const ACTOR = 'Sachbearbeitung AQB (Test)';
 const KASSEL = 'landkreis-kassel';
 const WERRA = 'werra-meissner-kreis';
-const MANAGED = ['output', 'signatures', 'outbox'];
 const RANDOM_ITERATIONS = 8;
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -100,19 +100,8 @@ function openService(dataDir: string): SigningService {
   return SigningService.open({ dataDir, passphrase: PASSPHRASE, transport: null, warn: () => {} });
 }
 
-/** Every file under the managed folders, temporaries (dot files) included, as store paths. */
-function filesOnDisk(dataDir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(dataDir, ...rel.split('/')), { withFileTypes: true })) {
-      const child = `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(child);
-      else out.push(child);
-    }
-  };
-  for (const d of MANAGED) if (existsSync(join(dataDir, d))) walk(d);
-  return out.sort();
-}
+/** Every file under the managed folders, temporaries (dot files) included, as store paths — the sweep's own listing. */
+const filesOnDisk = listManagedFiles;
 
 /** Files on disk that no row registers, and registered files missing on disk — read without the sweep. */
 function unregisteredFiles(dataDir: string): { unregistered: string[]; missing: string[] } {
