@@ -18,7 +18,7 @@ const work = mkdtempSync(join(tmpdir(), 'zv-bench-sign-'));
 try {
   const store = KeyStore.open(work, 'bench-passphrase-123');
   await store.init();
-  const trust = [new Uint8Array(Buffer.from(store.caCertificatePem().replace(/-----[^-]+-----|\s/g, ''), 'base64'))];
+  const trust = [store.caCertificateDer()];
   const composed = composeFromData(JSON.parse(readFileSync(new URL('../examples/sgb2-2023-landkreis-kassel.json', import.meta.url), 'utf8')), { today: '2023-01-24' });
   const unsigned = await renderPdf(composed.tree);
   const order: SignatoryRef[] = [{ party: 'ministry', index: 1 }, { party: 'partner', index: 1 }, { party: 'partner', index: 2 }];

@@ -10,7 +10,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import { checkArchive } from '../src/archive/check.ts';
 import { generateIntoStore, readAgreementInputs } from '../src/store/agreements.ts';
 import { absolutePath, sha256Hex } from '../src/store/files.ts';
 import { Store } from '../src/store/store.ts';
-import { PASSPHRASE } from './helpers/signing.ts';
+import { PASSPHRASE, zv } from './helpers/signing.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const AQB_BATCH = join(ROOT, 'examples', 'aqb-2023-hessen.json');
@@ -33,31 +32,8 @@ const KASSEL = 'landkreis-kassel';
 
 // ───────────────────────────── helpers ─────────────────────────────
 
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** `zv envelope sign - --data <dir>` with the link on standard input, as a signatory's own process. */
-function signInChild(dataDir: string, link: string): Promise<ChildResult> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k)) env[k] = v;
-  env.ZV_KEY_PASSPHRASE = PASSPHRASE;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/zv.js', 'envelope', 'sign', '-', '--data', dataDir], { cwd: ROOT, env, timeout: 180_000, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started) }));
-    child.stdin.end(`${link}\n`);
-  });
-}
+const signInChild = (dataDir: string, link: string) => zv(['envelope', 'sign', '-', '--data', dataDir], {}, 180_000, `${link}\n`);
 
 /** Every file under the managed folders, temporaries (dot files) included, as store paths — the sweep's own listing. */
 const filesOnDisk = listManagedFiles;

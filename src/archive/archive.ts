@@ -9,6 +9,7 @@ import { zipSync } from 'fflate';
 import { toolVersion } from '../paths.ts';
 import { formatEuro } from '../compose/format.ts';
 import { verifyAgreement, type VerifyReport } from '../sign/verify.ts';
+import { KeyStoreError } from '../sign/keys.ts';
 import { STATUS_LABELS, getAgreement, type AgreementRow, type AgreementStatus } from '../store/agreements.ts';
 import { fileById, MANAGED_DIRS, readStoredFile, sha256Hex } from '../store/files.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
@@ -105,11 +106,10 @@ function entryFor(svc: SigningService, a: AgreementRow): ArchiveEntry {
 
 export function trustAnchorsOf(svc: SigningService): Uint8Array[] {
   try {
-    const pem = svc.keys.caCertificatePem();
-    const b64 = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-    return [new Uint8Array(Buffer.from(b64, 'base64'))];
-  } catch {
-    return [];
+    return [svc.keys.caCertificateDer()];
+  } catch (err) {
+    if (err instanceof KeyStoreError) return []; // no Demo-CA yet: nothing is trusted
+    throw err;
   }
 }
 

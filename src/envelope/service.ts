@@ -578,7 +578,7 @@ export class SigningService {
       const msg = await this.prepareMessage(snap, anySigned ? 'turn' : 'invite', cur, { expiresAt: new Date(Date.parse(at) + this.linkDays * DAY_MS).toISOString() });
       await this.commit(snap, {
         messages: [msg],
-        events: [{ ...this.sentEvent(msg, at, snap.signatories), actor, details: { ...this.sentEvent(msg, at, snap.signatories).details, resent: true } }],
+        events: [resentBy(this.sentEvent(msg, at, snap.signatories), actor)],
         apply: (_f, now) => {
           this.db.prepare('UPDATE link_tokens SET revoked_at = ? WHERE signatory_id = ? AND used_at IS NULL AND revoked_at IS NULL AND token_hash <> ?').run(now, cur.id, msg.token!.hash);
         },
@@ -867,6 +867,11 @@ export class SigningService {
     const path = outcome === 'completed' ? `${dir}/${a.file_base}-signaturprotokoll.pdf` : `${dir}/envelope-${snap.envelope.id}/signaturprotokoll-${outcome}.pdf`;
     return { path, kind: 'audit-report', bytes };
   }
+}
+
+/** A "sent" event for a link the clerk asked to resend: their name as actor, marked as resent. */
+function resentBy(event: EventDraft, actor: string): EventDraft {
+  return { ...event, actor, details: { ...event.details, resent: true } };
 }
 
 function joinNames(names: string[]): string {

@@ -172,6 +172,11 @@ export class KeyStore {
     return toPem('CERTIFICATE', this.readCa().der);
   }
 
+  /** The CA certificate as DER, the form verification takes as a trust anchor. */
+  caCertificateDer(): Uint8Array {
+    return this.readCa().der;
+  }
+
   /**
    * The identity for a person: an imported PKCS#12 for that name wins; otherwise a demo-CA
    * certificate, issued on first use and reused for the same name + role + organisation.
