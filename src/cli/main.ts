@@ -10,6 +10,7 @@ import { formatEuro } from '../compose/format.ts';
 import { InputFilesError, generateAgreements, OUTPUT_FORMATS, type OutputFormat } from '../generate.ts';
 import { addSigningCommands, REFUSALS } from './signing.ts';
 import { addStoreCommands } from './store.ts';
+import { addServeCommand } from './serve.ts';
 import { EnvelopeError, LinkRefusedError, NotYourTurnError } from '../envelope/service.ts';
 import { AgreementError } from '../store/agreements.ts';
 import { FileIntegrityError } from '../store/files.ts';
@@ -151,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
   addSigningCommands(program, (code) => {
     exitCode = code;
   });
+  addServeCommand(program);
   addStoreCommands(program, (code) => {
     exitCode = code;
   });

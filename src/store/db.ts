@@ -30,19 +30,37 @@ export function openDatabase(dataDir: string, options: { readonly?: boolean } = 
 
 /** Applies the migrations newer than the database's user_version, each in its own transaction. */
 export function migrate(db: Db): number {
-  const apply = db.transaction(() => {
+  // One migration per transaction: a table rebuild needs foreign keys off, which SQLite only allows outside one.
+  const step = db.transaction((): boolean => {
     // Re-read inside the write lock: another process may have migrated meanwhile.
-    let version = db.pragma('user_version', { simple: true }) as number;
+    const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
       throw new Error(`the database has schema version ${version}, newer than this Zielwerk (${MIGRATIONS.length}); update Zielwerk`);
     }
-    for (; version < MIGRATIONS.length; version++) {
-      db.exec(MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
+    if (version === MIGRATIONS.length) return false;
+    const migration = MIGRATIONS[version]!;
+    if (typeof migration === 'string') db.exec(migration);
+    else {
+      // Another process migrated between our look and the lock: go round again with the right pragma.
+      if (db.pragma('foreign_keys', { simple: true })) return true;
+      db.exec(migration.rebuild);
+      const broken = db.pragma('foreign_key_check') as unknown[];
+      if (broken.length) throw new Error(`migration ${version + 1} would break ${broken.length} foreign key reference(s)`);
     }
-    return version;
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
   });
-  return apply.immediate();
+  for (;;) {
+    const next = db.pragma('user_version', { simple: true }) as number;
+    const rebuild = typeof MIGRATIONS[next] === 'object';
+    if (rebuild) db.pragma('foreign_keys = OFF');
+    try {
+      if (!step.immediate()) break;
+    } finally {
+      if (rebuild) db.pragma('foreign_keys = ON');
+    }
+  }
+  return db.pragma('user_version', { simple: true }) as number;
 }
 
 /** The current time as an ISO instant; one place so that tests can pin it. */

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from './db.ts';
 import { fsyncDirectory, writeDurably } from './atomic.ts';
 
-export type FileKind = 'draft-pdf' | 'draft-docx' | 'signed-step' | 'signed-pdf' | 'audit-report' | 'outbox-eml';
+export type FileKind = 'draft-pdf' | 'draft-docx' | 'signed-step' | 'signed-pdf' | 'audit-report' | 'outbox-eml' | 'paper-scan';
 
 export interface StoredFile {
   id: number;

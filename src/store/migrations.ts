@@ -2,7 +2,17 @@
  * Schema migrations, applied in order; the database's user_version counts the applied ones.
  * Never edit a released migration: append a new one.
  */
-export const MIGRATIONS: readonly string[] = [
+/**
+ * A migration that rebuilds a table referenced by foreign keys (SQLite cannot alter a CHECK
+ * constraint) runs with foreign key enforcement off and a foreign_key_check before its commit,
+ * as SQLite's documented 12-step procedure prescribes.
+ */
+export interface Rebuild {
+  rebuild: string;
+}
+export type Migration = string | Rebuild;
+
+export const MIGRATIONS: readonly Migration[] = [
   /* 1: agreements, files, envelopes, signatories, link tokens, audit events, notifications */ `
   CREATE TABLE files (
     id          INTEGER PRIMARY KEY,
@@ -121,5 +131,80 @@ export const MIGRATIONS: readonly string[] = [
   `,
   /* 2: a delivering process claims a queued message first, so two processes never send it twice */ `
   ALTER TABLE notifications ADD COLUMN claimed_at TEXT;
+  `,
+  /* 3: files may be paper scans (the paper fallback) */ {
+    rebuild: `
+  CREATE TABLE files_new (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL CHECK (kind IN ('draft-pdf','draft-docx','signed-step','signed-pdf','audit-report','outbox-eml','paper-scan')),
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+  INSERT INTO files_new (id, path, kind, size, sha256, created_at) SELECT id, path, kind, size, sha256, created_at FROM files;
+  DROP TABLE files;
+  ALTER TABLE files_new RENAME TO files;
+  `,
+  },
+  /* 4: web accounts, sessions, API tokens, contacts, paper signatures, settings */ `
+  CREATE TABLE users (
+    id                   INTEGER PRIMARY KEY,
+    username             TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name         TEXT NOT NULL,
+    email                TEXT,
+    roles                TEXT NOT NULL,          -- comma-separated: admin, clerk, ministry, archivist
+    password_hash        TEXT NOT NULL,          -- scrypt$N$r$p$salt$hash
+    failed_logins        INTEGER NOT NULL DEFAULT 0,
+    locked_until         TEXT,
+    disabled             INTEGER NOT NULL DEFAULT 0,
+    created_at           TEXT NOT NULL,
+    password_changed_at  TEXT NOT NULL
+  );
+
+  CREATE TABLE sessions (
+    id_hash       TEXT PRIMARY KEY,              -- SHA-256 of the cookie value
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at    TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    expires_at    TEXT NOT NULL
+  );
+  CREATE INDEX sessions_by_user ON sessions(user_id);
+
+  CREATE TABLE api_tokens (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    token_hash    TEXT NOT NULL UNIQUE,          -- SHA-256 of the token; the token is shown once
+    prefix        TEXT NOT NULL,                 -- first characters, to recognise a token in a list
+    created_at    TEXT NOT NULL,
+    last_used_at  TEXT,
+    expires_at    TEXT,
+    revoked_at    TEXT
+  );
+
+  CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY,
+    party       TEXT NOT NULL,                 -- 'ministry' or the partner's id
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    updated_by  TEXT NOT NULL,
+    UNIQUE (party, name)
+  );
+
+  CREATE TABLE paper_signatures (
+    id            INTEGER PRIMARY KEY,
+    agreement_id  INTEGER NOT NULL UNIQUE REFERENCES agreements(id),
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    uploaded_by   TEXT NOT NULL,
+    uploaded_at   TEXT NOT NULL,
+    note          TEXT NOT NULL DEFAULT ''
+  );
+
+  CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+  );
   `,
 ];
