@@ -117,7 +117,7 @@ export async function runDemo(opts: { dataDir: string; log?: (line: string) => v
 }
 
 /** The link in the newest invitation or turn notice delivered to this address, read from the .eml as a mail client would. */
-function newestLink(svc: SigningService, email: string): string {
+export function newestLink(svc: SigningService, email: string): string {
   const row = svc.store.db
     .prepare(
       `SELECT f.path FROM notifications n JOIN files f ON f.id = n.eml_file_id

@@ -449,7 +449,7 @@ test('export: 26 agreements, 78 files, 26 valid; every envelope records the expo
   assert.equal(m.agreements.length, 26);
   for (const a of m.agreements) {
     assert.equal(a.verification.verdict, 'valid', a.partnerId);
-    assert.ok(a.auditChain.ok, a.partnerId);
+    assert.ok(a.auditChain!.ok, a.partnerId);
     for (const f of a.files) assert.equal(sha256(zip[f.name]!), f.sha256, f.name);
   }
   assert.equal(Object.keys(zip).filter((n) => /\.(pdf|json)$/.test(n) && n !== 'manifest.json').length, 78);

@@ -192,7 +192,7 @@ test('export aqb-2023.zip: 26×3 files, manifest and trust anchor; every SHA-256
     const e = batch.agreements.find((x) => x.partner === a.partnerId)!;
     assert.equal(a.verification.verdict, 'valid', `${a.partnerId}: ${a.verification.problems}`);
     assert.equal(a.verification.signatures, expectedSignatures(e));
-    assert.ok(a.auditChain.ok, a.partnerId);
+    assert.ok(a.auditChain!.ok, a.partnerId);
     assert.equal(a.amount, euro(e.amount));
     for (const f of a.files) {
       const bytes = zip[f.name]!;

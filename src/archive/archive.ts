@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { paperScanOf } from './paper.ts';
 import { zipSync } from 'fflate';
 import { toolVersion } from '../paths.ts';
 import { formatEuro } from '../compose/format.ts';
@@ -23,6 +24,8 @@ export interface SearchFilter {
   status?: AgreementStatus;
   /** Part of a signatory's name (case-insensitive). */
   signatory?: string;
+  /** Part of a project name in the agreement's measures (case-insensitive). */
+  project?: string;
   /** Include superseded draft versions. */
   allVersions?: boolean;
 }
@@ -69,6 +72,9 @@ export function search(svc: SigningService, f: SearchFilter = {}): ArchiveEntry[
                WHERE e.agreement_id = a.id AND zv_lower(s.name) LIKE @signatory ESCAPE '\\')
              OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.partner') j WHERE zv_lower(json_extract(j.value, '$.name')) LIKE @signatory ESCAPE '\\')
              OR EXISTS (SELECT 1 FROM json_each(a.input_json, '$.signatories.ministry') j WHERE zv_lower(json_extract(j.value, '$.name')) LIKE @signatory ESCAPE '\\'))
+         AND (@project IS NULL OR EXISTS (
+               SELECT 1 FROM json_each(a.input_json, '$.measures') m, json_each(m.value, '$.projects') p
+               WHERE zv_lower(p.value) LIKE @project ESCAPE '\\'))
        ORDER BY a.year DESC, a.type, a.partner_name, a.version DESC`,
     )
     .all({
@@ -78,6 +84,7 @@ export function search(svc: SigningService, f: SearchFilter = {}): ArchiveEntry[
       partner: like(f.partner),
       partnerExact: f.partner ?? null,
       signatory: like(f.signatory),
+      project: like(f.project),
       all: f.allVersions ? 1 : 0,
     }) as AgreementRow[];
   return rows.map((a) => entryFor(svc, a));
@@ -132,13 +139,16 @@ export function retrieve(svc: SigningService, agreementId: number): { agreement:
     const bytes = readStoredFile(svc.store.dataDir, fileById(svc.store.db, fileId));
     files.push({ name, bytes, sha256: sha256Hex(bytes) });
   };
-  if (env?.status === 'completed') add(`${a.file_base}.pdf`, env.current_file_id);
+  const paper = paperScanOf(svc.store.db, a.id);
+  if (paper) add(`${a.file_base}-papier.pdf`, paper.fileId);
+  else if (env?.status === 'completed') add(`${a.file_base}.pdf`, env.current_file_id);
   else if (env) add(`${a.file_base}-v${a.version}-${env.status === 'open' ? 'in-unterzeichnung' : env.status}.pdf`, env.current_file_id);
   else {
     add(`${a.file_base}-v${a.version}-entwurf.pdf`, a.pdf_file_id);
     if (a.docx_file_id) add(`${a.file_base}-v${a.version}-entwurf.docx`, a.docx_file_id);
   }
-  if (env?.report_file_id) add(`${a.file_base}-signaturprotokoll.pdf`, env.report_file_id);
+  // A paper-signed agreement's cancelled envelope keeps its protocol, named as what it is.
+  if (env?.report_file_id) add(`${a.file_base}-signaturprotokoll${paper && env.status !== 'completed' ? `-${env.status}` : ''}.pdf`, env.report_file_id);
   const input = new TextEncoder().encode(JSON.stringify(JSON.parse(a.input_json), null, 2) + '\n');
   files.push({ name: `${a.file_base}.json`, bytes: input, sha256: sha256Hex(input) });
   return { agreement: a, envelope: env, files };
@@ -174,11 +184,14 @@ export interface ExportManifest {
     amount: string | null;
     signatories: string[];
     files: { name: string; size: number; sha256: string }[];
-    verification: { verdict: VerifyReport['verdict']; signatures: number; problems: string[] };
-    auditChain: { ok: boolean; events: number; head: string };
+    /** 'paper': signed on paper; the scan is archived and carries no electronic signature to verify. */
+    verification: { verdict: VerifyReport['verdict'] | 'paper'; signatures: number; problems: string[] };
+    paper?: { uploadedBy: string; uploadedAt: string; sha256: string; note: string };
+    /** null: no envelope was ever opened (signed on paper straight from the draft). */
+    auditChain: { ok: boolean; events: number; head: string } | null;
   }[];
   trust: { name: string; sha256: string }[];
-  totals: { agreements: number; files: number; valid: number };
+  totals: { agreements: number; files: number; valid: number; paper: number };
 }
 
 /**
@@ -200,13 +213,14 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
     exportedAt: svc.store.now(),
     agreements: [],
     trust: [],
-    totals: { agreements: 0, files: 0, valid: 0 },
+    totals: { agreements: 0, files: 0, valid: 0, paper: 0 },
   };
   for (const e of entries) {
     const { files, envelope } = retrieve(svc, e.agreementId);
+    const paper = paperScanOf(svc.store.db, e.agreementId);
     const pdf = files[0]!;
-    const report = await verifyAgreement(pdf.bytes, { trust, requireComplete: true });
-    const chain = svc.checkChain(envelope!.id);
+    const report = paper ? null : await verifyAgreement(pdf.bytes, { trust, requireComplete: true });
+    const chain = envelope ? svc.checkChain(envelope.id) : null;
     const folder = `${opts.year}/${e.type}/${e.partnerId}`;
     for (const f of files) zip[`${folder}/${f.name}`] = f.bytes;
     manifest.agreements.push({
@@ -218,11 +232,15 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
       amount: e.amount === null ? null : formatEuro(e.amount),
       signatories: e.signatories.map((s) => `${s.name} (${s.role})`),
       files: files.map((f) => ({ name: `${folder}/${f.name}`, size: f.bytes.length, sha256: f.sha256 })),
-      verification: { verdict: report.verdict, signatures: report.signatures.length, problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)] },
-      auditChain: { ok: chain.ok, events: chain.count, head: chain.head },
+      verification: report
+        ? { verdict: report.verdict, signatures: report.signatures.length, problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)] }
+        : { verdict: 'paper', signatures: 0, problems: [] },
+      ...(paper ? { paper: { uploadedBy: paper.uploadedBy, uploadedAt: paper.uploadedAt, sha256: paper.sha256, note: paper.note } } : {}),
+      auditChain: chain ? { ok: chain.ok, events: chain.count, head: chain.head } : null,
     });
     manifest.totals.files += files.length;
-    if (report.verdict === 'valid' && chain.ok) manifest.totals.valid++;
+    if (paper) manifest.totals.paper++;
+    else if (report!.verdict === 'valid' && chain?.ok) manifest.totals.valid++;
   }
   trust.forEach((der, i) => {
     const name = `trust/zielwerk-demo-ca${i ? `-${i}` : ''}.cer`;
@@ -239,6 +257,7 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
   writeFilesAtomically([{ path: opts.out, bytes }]);
   const zipSha = sha256Hex(bytes);
   for (const [i, a] of manifest.agreements.entries()) {
+    if (entries[i]!.envelopeId === null) continue;
     await svc.record(entries[i]!.envelopeId!, { type: 'exported', actor: opts.actor, details: { archive: opts.out.split(/[\\/]/).pop(), archiveSha256: zipSha, verdict: a.verification.verdict } });
   }
   return manifest;

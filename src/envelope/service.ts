@@ -371,6 +371,52 @@ export class SigningService {
     });
   }
 
+  /**
+   * The envelope's current PDF for a link's holder: for a valid link (no event: opening the page
+   * logs "opened"), and for a link that was used to sign within the last `linkDays` days, so the
+   * signatory can fetch the signed document afterwards (logged as "downloaded"). Revoked, expired
+   * unused, declined-with, unknown links and links of cancelled or declined envelopes get the
+   * neutral refusal. A link only ever reaches its own envelope. `allowUsed: false` refuses used
+   * links too (a form re-rendered after an input error must not outlive the signature).
+   */
+  async documentForLink(link: string, opts: { allowUsed?: boolean } = {}): Promise<{ snapshot: Snapshot; signatory: SignatoryRow; pdf: Uint8Array; used: boolean }> {
+    const token = tokenFromLink(link);
+    if (!token) throw new LinkRefusedError();
+    const row = this.db
+      .prepare(
+        `SELECT t.expires_at, t.revoked_at, t.used_at, s.id AS signatoryId, s.status AS sstatus, e.id AS envelopeId, e.status AS estatus
+         FROM link_tokens t JOIN signatories s ON s.id = t.signatory_id JOIN envelopes e ON e.id = s.envelope_id
+         WHERE t.token_hash = ?`,
+      )
+      .get(hashToken(token)) as
+      | { expires_at: string; revoked_at: string | null; used_at: string | null; signatoryId: number; sstatus: string; envelopeId: number; estatus: string }
+      | undefined;
+    if (!row || row.revoked_at) throw new LinkRefusedError();
+    const now = this.store.now();
+    let used: boolean;
+    if (!row.used_at) {
+      if (row.expires_at <= now || row.sstatus !== 'pending' || row.estatus !== 'open') throw new LinkRefusedError();
+      used = false;
+    } else {
+      const since = new Date(Date.parse(now) - this.linkDays * DAY_MS).toISOString();
+      if (opts.allowUsed === false || row.sstatus !== 'signed' || row.used_at < since || !['open', 'completed'].includes(row.estatus)) throw new LinkRefusedError();
+      used = true;
+    }
+    const snap = this.snapshot(row.envelopeId);
+    const signatory = snap.signatories.find((s) => s.id === row.signatoryId)!;
+    const file = fileById(this.db, snap.envelope.current_file_id);
+    const pdf = readStoredFile(this.store.dataDir, file);
+    if (used) {
+      await this.record(row.envelopeId, {
+        type: 'downloaded',
+        actor: `${signatory.name} (persönlicher Link)`,
+        docBefore: file.sha256,
+        details: { signatory: signatory.ref, file: file.path.split('/').pop() },
+      });
+    }
+    return { snapshot: this.snapshot(row.envelopeId), signatory, pdf, used };
+  }
+
   /** A county signatory signs through their personal link. */
   async signWithLink(link: string, opts: SignOptions = {}): Promise<SignOutcome> {
     return this.withRetries(async () => {

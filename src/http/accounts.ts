@@ -112,7 +112,10 @@ export type NewUser = z.infer<typeof NewUser>;
 export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'locked' | 'disabled' };
 
 export class Accounts {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store) {
+    // Prepared up front: the first sign-in with an unknown name must not take twice as long.
+    dummyHash ??= hashPassword(randomToken());
+  }
 
   private get db() {
     return this.store.db;
@@ -191,8 +194,7 @@ export class Accounts {
   async login(username: string, password: string): Promise<LoginResult> {
     const row = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
     if (!row) {
-      dummyHash ??= hashPassword(randomToken());
-      await verifyPassword(password, await dummyHash);
+      await verifyPassword(password, await dummyHash!);
       return { ok: false, reason: 'invalid' };
     }
     return this.checkPassword(row, password);
@@ -207,8 +209,9 @@ export class Accounts {
 
   private async checkPassword(row: UserRow, password: string): Promise<LoginResult> {
     const now = this.store.clock();
-    if (row.locked_until && new Date(row.locked_until) > now) return { ok: false, reason: 'locked' };
+    // The hash is always computed, so that a locked or disabled account answers as slowly as any other.
     const good = await verifyPassword(password, row.password_hash);
+    if (row.locked_until && new Date(row.locked_until) > now) return { ok: false, reason: 'locked' };
     if (row.disabled) return { ok: false, reason: 'disabled' };
     if (good) {
       this.store.write(() => this.db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?').run(row.id));
@@ -222,6 +225,14 @@ export class Accounts {
       return lock !== null;
     });
     return { ok: false, reason: locked ? 'locked' : 'invalid' };
+  }
+
+  /** Lifts a lockout: clears the failed-login count and the lock time (administration). */
+  unlock(id: number): User {
+    this.store.write(() => this.db.prepare('UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?').run(id));
+    const u = this.byId(id);
+    if (!u) throw new AccountError('Dieses Konto gibt es nicht.');
+    return u;
   }
 
   // ───────────────────────────── sessions ─────────────────────────────

@@ -47,8 +47,8 @@ export function createApp(ctx: AppContext, routes: AnyRoute[] = allRoutes()): ex
       customErrorMessage: (req, res) => `${req.method} ${redactUrl(req.url ?? '')} ${res.statusCode}`,
     }),
   );
-  app.use('/api/docs', docsHeaders);
-  app.use((req, res, next) => (req.path.startsWith('/api/docs') ? next() : securityHeaders(req, res, next)));
+  // Every response gets the security headers; the Swagger UI page (and its assets) a CSP that allows its inline styles.
+  app.use((req, res, next) => (req.path === '/api/docs' || req.path.startsWith('/api/docs/') ? docsHeaders : securityHeaders)(req, res, next));
   app.use('/static', express.static(staticDir, { index: false, maxAge: '1h' }));
   app.use('/api/docs/assets', express.static(swaggerDir, { index: false, maxAge: '1h' }));
   app.use(cookieParser());
@@ -109,6 +109,8 @@ function chain(ctx: AppContext, r: AnyRoute) {
     });
   }
   steps.push((req, res, next) => {
+    // Personal pages and data (signed in, or behind a signing link) stay out of shared and back-button caches; handlers may override.
+    if (req.user || r.access === 'link') res.set('Cache-Control', 'no-store');
     void run(ctx, r, req, res).catch(next);
   });
   return steps;

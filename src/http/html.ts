@@ -74,6 +74,7 @@ export function page(opts: PageOptions, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${opts.title} – Zielwerk</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
 ${(opts.scripts ?? []).map((s) => html`<script src="/static/${s}" defer></script>`)}
 </head>

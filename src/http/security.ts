@@ -64,23 +64,35 @@ export const securityHeaders = helmet({
   strictTransportSecurity: false,
 });
 
-/** Swagger UI sets inline style attributes; its page alone may use them (scripts stay 'self' only). */
-export const docsHeaders = helmet.contentSecurityPolicy({
-  useDefaults: false,
-  directives: {
-    defaultSrc: ["'self'"],
-    scriptSrc: ["'self'"],
-    styleSrc: ["'self'", "'unsafe-inline'"],
-    imgSrc: ["'self'", 'data:'],
-    connectSrc: ["'self'"],
-    objectSrc: ["'none'"],
-    baseUri: ["'self'"],
-    formAction: ["'self'"],
-    frameAncestors: ["'none'"],
+/**
+ * Swagger UI sets inline style attributes; its page alone may use them (scripts stay 'self' only).
+ * Otherwise the same headers as every other page (nosniff, no referrer, no framing).
+ */
+export const docsHeaders = helmet({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'"],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
   },
+  frameguard: { action: 'deny' },
+  referrerPolicy: { policy: 'no-referrer' },
+  strictTransportSecurity: false,
 });
 
 /** Request URLs for the log: a personal signing link never reaches it. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/sign\/[^/?#]+/g, '/sign/[redacted]').replace(/([?&](?:token|link|password|_csrf)=)[^&#]*/gi, '$1[redacted]');
+  return url
+    .replace(/\/sign\/[^/?#]+/g, '/sign/[redacted]')
+    .replace(/%2Fsign%2F[^?#&]+?(?=%2F|%3F|%23|[?#&]|$)/gi, '%2Fsign%2F[redacted]')
+    .replace(/([?&](?:token|link|password|_csrf)=)[^&#]*/gi, '$1[redacted]');
 }

@@ -61,7 +61,8 @@ export function sniff(buf: Buffer): UploadKind | null {
       return null;
     }
   }
-  const firstLine = trimmed.split(/\r?\n/, 1)[0] ?? '';
+  // A batch CSV may start with "# Art: aqb" settings lines; the first table line decides.
+  const firstLine = trimmed.split(/\r?\n/).find((l) => l.trim() !== '' && !l.startsWith('#')) ?? '';
   return /[;,\t]/.test(firstLine) ? 'csv' : null;
 }
 

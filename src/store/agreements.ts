@@ -89,8 +89,9 @@ function blockingVersion(store: Store, r: ResolvedAgreement): AgreementRow | und
 }
 
 /**
- * Composes, renders and stores each agreement as a new version. All are checked before anything is
- * written; each agreement is then stored in its own transaction.
+ * Composes, renders and stores each agreement as a new version. All are checked and rendered
+ * before anything is written, then all are stored in ONE transaction: an import of a year's sheet
+ * lands whole or not at all.
  */
 export async function generateIntoStore(store: Store, agreements: ResolvedAgreement[], actor: string): Promise<AgreementRow[]> {
   const problems: Problem[] = [];
@@ -100,16 +101,19 @@ export async function generateIntoStore(store: Store, agreements: ResolvedAgreem
   }
   if (problems.length) throw new AgreementError('nothing was generated:', problems);
 
-  const rows: AgreementRow[] = [];
+  const prepared: { r: ResolvedAgreement; title: string; pdf: Uint8Array; docx: Uint8Array }[] = [];
   for (const r of agreements) {
     const composed: ComposedAgreement = composeResolved(r);
     const rendered = await renderFormats(composed.tree, ['pdf', 'docx']);
-    const id = store.write((files, now) => {
+    prepared.push({ r, title: composed.tree.meta.title, pdf: rendered.pdf!, docx: rendered.docx! });
+  }
+  const ids = store.write((files, now) =>
+    prepared.map(({ r, title, pdf, docx }) => {
       if (blockingVersion(store, r)) throw new AgreementError(`${r.fileBase}: another process opened an envelope for it meanwhile; nothing was generated`);
       const { v } = store.db.prepare('SELECT COALESCE(MAX(version), 0) + 1 AS v FROM agreements WHERE type = ? AND year = ? AND partner_id = ?').get(r.type, r.year, r.partner.id) as { v: number };
       const dir = `output/${r.year}/${r.fileBase}/v${v}`;
-      const pdf = files.write({ path: `${dir}/${r.fileBase}.pdf`, kind: 'draft-pdf', bytes: rendered.pdf! }, now);
-      const docx = files.write({ path: `${dir}/${r.fileBase}.docx`, kind: 'draft-docx', bytes: rendered.docx! }, now);
+      const pdfFile = files.write({ path: `${dir}/${r.fileBase}.pdf`, kind: 'draft-pdf', bytes: pdf }, now);
+      const docxFile = files.write({ path: `${dir}/${r.fileBase}.docx`, kind: 'draft-docx', bytes: docx }, now);
       store.db.prepare("UPDATE agreements SET status = 'superseded' WHERE type = ? AND year = ? AND partner_id = ? AND status = 'draft'").run(r.type, r.year, r.partner.id);
       return Number(
         store.db
@@ -124,20 +128,19 @@ export async function generateIntoStore(store: Store, agreements: ResolvedAgreem
             r.partner.name,
             v,
             r.edition.edition,
-            composed.tree.meta.title,
+            title,
             r.amount === undefined ? null : Math.round(r.amount * 100),
             r.fileBase,
             JSON.stringify(r.input),
-            pdf.id,
-            docx.id,
+            pdfFile.id,
+            docxFile.id,
             now,
             actor,
           ).lastInsertRowid,
       );
-    });
-    rows.push(getAgreement(store, id));
-  }
-  return rows;
+    }),
+  );
+  return ids.map((id) => getAgreement(store, id));
 }
 
 export { ValidationError };

@@ -36,13 +36,21 @@ export interface WebFixture {
   close(): void;
 }
 
-export async function webFixture(opts: { passphrase?: string } = {}): Promise<WebFixture> {
+export async function webFixture(
+  opts: {
+    passphrase?: string;
+    /** The store's clock (tests pin it to move time, e.g. past a lockout). */
+    clock?: () => Date;
+    /** Cookies' Secure flag (default false: supertest speaks plain HTTP). */
+    secureCookies?: boolean | 'auto';
+  } = {},
+): Promise<WebFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'zv-web-'));
   const logLines: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
   const { SigningService } = await import('../../src/envelope/service.ts');
-  const svc = SigningService.open({ dataDir: dir, passphrase: opts.passphrase ?? 'test-passphrase', transport: null, baseUrl: 'http://localhost:3000' });
-  const ctx = openContext({ dataDir: dir, log, secureCookies: false, svc });
+  const svc = SigningService.open({ dataDir: dir, passphrase: opts.passphrase ?? 'test-passphrase', transport: null, baseUrl: 'http://localhost:3000', clock: opts.clock });
+  const ctx = openContext({ dataDir: dir, log, secureCookies: opts.secureCookies ?? false, svc });
   await ensureAdmin(ctx, { ZV_ADMIN_PASSWORD: PASSWORD }, () => {});
   for (const role of ['clerk', 'ministry', 'archivist'] as const) {
     await ctx.accounts.create({ ...TEST_USERS[role], roles: [role], password: PASSWORD });

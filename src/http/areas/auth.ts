@@ -15,8 +15,12 @@ const HOME: [Role, string][] = [
   ['admin', '/verwaltung'],
 ];
 
-/** Only local paths are followed after login (no open redirect). */
-const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?![/\\])/.test(next) ? next : '/');
+/**
+ * Only local paths are followed after login (no open redirect): one leading slash, then no second
+ * slash or backslash, and no control characters or whitespace anywhere (browsers drop tabs and
+ * newlines from URLs, which would turn "/\t/evil.example" into "//evil.example").
+ */
+export const safeNext = (next: unknown) => (typeof next === 'string' && next.length <= 2000 && /^\/(?![/\\])[^\s\\\u0000-\u001f\u007f]*$/.test(next) ? next : '/');
 
 const LOGIN_FAILED = `Anmeldung fehlgeschlagen. Nach ${MAX_FAILED_LOGINS} Fehlversuchen wird ein Konto für ${LOCKOUT_MS / 60_000} Minuten gesperrt.`;
 
@@ -48,6 +52,8 @@ export function authRoutes(routes: () => AnyRoute[]): AnyRoute[] {
   const loginLimiter = rateLimit({
     windowMs: 15 * 60_000,
     limit: 20,
+    // Only failed attempts count: colleagues behind one proxy address can still all sign in.
+    skipSuccessfulRequests: true,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {
@@ -92,7 +98,8 @@ export function authRoutes(routes: () => AnyRoute[]): AnyRoute[] {
         if (!result.ok) {
           ctx.log.info({ event: 'login-failed', reason: result.reason }, 'login failed');
           res.status(401);
-          return loginPage(csrfToken(ctx, req, res), next, username, result.reason === 'locked' ? `${LOGIN_FAILED} Versuchen Sie es später noch einmal.` : LOGIN_FAILED);
+          // One neutral message for unknown user, wrong password, locked and disabled account: the answer does not tell which.
+          return loginPage(csrfToken(ctx, req, res), next, username, LOGIN_FAILED);
         }
         const old = req.cookies?.[SESSION_COOKIE] as string | undefined;
         if (old) ctx.accounts.endSession(old);
@@ -144,6 +151,7 @@ export function authRoutes(routes: () => AnyRoute[]): AnyRoute[] {
       handler: ({ res }) => {
         res.type('html').send(`<!doctype html>
 <html lang="de"><head><meta charset="utf-8"><title>Zielwerk API</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/api/docs/assets/swagger-ui-bundle.js"></script>

@@ -1,6 +1,375 @@
-/** TODO(issue 6): ministry pages and API — being written. */
-import type { AnyRoute } from '../routes.ts';
+/**
+ * The ministry signatory: the list of agreements waiting for this user's signature, the PDFs, and
+ * the batch signature after re-entering the password. Only envelopes where the signed-in user is a
+ * ministry signatory (by display name, as in the agreement) are visible or signable.
+ */
+import type { Response } from 'express';
+import { z } from 'zod';
+import { html, page, csrfField, euro, dateTime, raw, type Html } from '../html.ts';
+import { route, IdParam, type AnyRoute } from '../routes.ts';
+import { HttpError, invalid, notFound } from '../problem.ts';
+import type { AppContext } from '../context.ts';
+import type { User } from '../accounts.ts';
+import { EnvelopeError, type Snapshot } from '../../envelope/service.ts';
+import { fileById, readStoredFile } from '../../store/files.ts';
+import { dateError, DateSchema, placeError, PlaceSchema, signRefusalText, todayBerlin } from './sign.ts';
+
+const TAG = 'Ministerium';
+const DEFAULT_PLACE = 'Wiesbaden';
+const MAX_BATCH = 200;
+const TYPE_LABELS: Record<string, string> = { aqb: 'AQB', sgb2: 'SGB II' };
+
+const QueueQuery = z.object({
+  year: z.coerce.number().int().min(2000).max(2100).optional().or(z.literal('').transform(() => undefined)),
+  type: z.enum(['aqb', 'sgb2']).optional().or(z.literal('').transform(() => undefined)),
+});
+
+/** The envelope if the user is (or was) its ministry signatory, else a 404 that says nothing more. */
+function ownEnvelope(ctx: AppContext, user: User, id: number): Snapshot {
+  let snap: Snapshot;
+  try {
+    snap = ctx.svc.snapshot(id);
+  } catch (err) {
+    if (err instanceof EnvelopeError) throw notFound('Diesen Umschlag gibt es nicht oder er ist nicht für Sie bestimmt.');
+    throw err;
+  }
+  const mine = snap.signatories.some((s) => s.party === 'ministry' && s.name === user.displayName && (s.status === 'pending' || s.status === 'signed'));
+  if (!mine || snap.envelope.status === 'cancelled') throw notFound('Diesen Umschlag gibt es nicht oder er ist nicht für Sie bestimmt.');
+  return snap;
+}
+
+async function sendDocument(ctx: AppContext, user: User, id: number, res: Response): Promise<void> {
+  const snap = ownEnvelope(ctx, user, id);
+  const file = fileById(ctx.svc.store.db, snap.envelope.current_file_id);
+  const bytes = readStoredFile(ctx.svc.store.dataDir, file);
+  await ctx.svc.record(snap.envelope.id, { type: 'downloaded', actor: `${user.displayName} (Konto ${user.username})`, docBefore: file.sha256, details: { file: file.path.split('/').pop() } });
+  const name = `${snap.agreement.file_base}${snap.envelope.status === 'completed' ? '' : '-in-unterzeichnung'}.pdf`.replace(/[^A-Za-z0-9._-]+/g, '_');
+  res.status(200).set({ 'Content-Type': 'application/pdf', 'Content-Disposition': `inline; filename="${name}"`, 'Cache-Control': 'no-store' });
+  res.send(Buffer.from(bytes));
+}
+
+/** Envelopes this user signed, newest first. */
+function recentlySigned(ctx: AppContext, user: User, limit = 10): { snap: Snapshot; signedAt: string }[] {
+  const rows = ctx.svc.store.db
+    .prepare("SELECT envelope_id, signed_at FROM signatories WHERE party = 'ministry' AND name = ? AND status = 'signed' ORDER BY signed_at DESC, id DESC LIMIT ?")
+    .all(user.displayName, limit) as { envelope_id: number; signed_at: string }[];
+  return rows.map((r) => ({ snap: ctx.svc.snapshot(r.envelope_id), signedAt: r.signed_at }));
+}
+
+interface Form {
+  ids: number[];
+  place: string;
+  date: string;
+}
+
+function queuePage(ctx: AppContext, user: User, csrf: string, filter: { year?: number; type?: string }, form: Partial<Form> = {}, errors: Record<string, string> = {}, notice?: { kind: 'ok' | 'error' | 'info'; text: string }): Html {
+  const queue = ctx.svc.awaitingMinistry({ name: user.displayName, year: filter.year, type: filter.type });
+  const recent = recentlySigned(ctx, user);
+  const chosen = new Set(form.ids ?? []);
+  const err = (k: string) => (errors[k] ? html`<p class="error" id="e-${k}">${errors[k]}</p>` : '');
+  const inv = (k: string) => (errors[k] ? raw(' aria-invalid="true"') : '');
+  const desc = (k: string, hint?: string) => {
+    const ids = [hint ?? '', errors[k] ? `e-${k}` : ''].filter(Boolean).join(' ');
+    return ids ? html` aria-describedby="${ids}"` : '';
+  };
+  const total = queue.reduce((sum, s) => sum + (s.agreement.amount_cents ?? 0), 0);
+  const years = [...new Set(queue.map((s) => s.agreement.year))];
+
+  const summary = Object.keys(errors).length
+    ? html`<div class="notice error" role="alert"><p><strong>Es wurde nichts unterzeichnet.</strong></p><ul>${Object.entries(errors).map(
+        ([k, m]) => html`<li><a href="#${k === 'ids' ? 'queue-table' : `f-${k}`}">${m}</a></li>`,
+      )}</ul></div>`
+    : '';
+
+  const body = html`<h1>Zur Unterzeichnung (Ministerium)</h1>
+${summary}
+<form method="get" action="/ministerium" class="actions filter">
+  <label for="q-year">Jahr</label>
+  <input id="q-year" name="year" type="number" min="2000" max="2100" value="${filter.year ?? ''}">
+  <label for="q-type">Art</label>
+  <select id="q-type" name="type">
+    <option value="">alle</option>
+    ${Object.entries(TYPE_LABELS).map(([k, l]) => html`<option value="${k}"${filter.type === k ? raw(' selected') : ''}>${l}</option>`)}
+  </select>
+  <button type="submit">Filtern</button>
+</form>
+${queue.length === 0
+  ? html`<p class="notice info">Zurzeit wartet keine Vereinbarung auf Ihre Unterschrift${filter.year || filter.type ? ' (mit diesem Filter)' : ''}.</p>`
+  : html`<form method="post" action="/ministerium/unterzeichnen" id="batch-form">
+  ${csrfField(csrf)}
+  <p>${queue.length} Vereinbarung${queue.length === 1 ? '' : 'en'} ${years.length ? html`(${years.join(', ')})` : ''} warten auf Ihre Unterschrift, zusammen ${euro(total)}. Bitte sehen Sie die Dokumente durch, wählen Sie die zu unterzeichnenden aus und bestätigen Sie mit Ihrem Passwort.</p>
+  ${err('ids')}
+  <table id="queue-table"${errors.ids ? raw(' aria-describedby="e-ids"') : ''}>
+    <caption class="visually-hidden">Vereinbarungen, die auf Ihre Unterschrift warten</caption>
+    <thead><tr>
+      <th scope="col"><span class="select-all-slot" data-label="Alle auswählen"></span><span class="visually-hidden">Auswahl</span></th>
+      <th scope="col">Partner</th><th scope="col">Art</th><th scope="col">Jahr</th><th scope="col" class="num">Betrag</th><th scope="col">Dokument</th>
+    </tr></thead>
+    <tbody>${queue.map((s) => {
+      const a = s.agreement;
+      const id = `sel-${s.envelope.id}`;
+      return html`<tr>
+      <td><input type="checkbox" id="${id}" name="envelopeIds" value="${s.envelope.id}" class="row-select"${chosen.has(s.envelope.id) ? raw(' checked') : ''}><label for="${id}" class="visually-hidden">${a.partner_name} auswählen</label></td>
+      <td>${a.partner_name}</td><td>${TYPE_LABELS[a.type] ?? a.type}</td><td>${a.year}</td><td class="num">${euro(a.amount_cents)}</td>
+      <td><a href="/ministerium/umschlaege/${s.envelope.id}/dokument.pdf" target="_blank" rel="noopener">PDF öffnen<span class="visually-hidden"> (${a.partner_name}, neues Fenster)</span></a></td>
+    </tr>`;
+    })}</tbody>
+  </table>
+  <div class="grid2">
+    <div class="field${errors.place ? ' invalid' : ''}">
+      <label for="f-place">Ort <span aria-hidden="true">*</span></label>
+      <input id="f-place" name="place" type="text" value="${form.place ?? DEFAULT_PLACE}" required maxlength="60"${inv('place')}${desc('place')}>
+      ${err('place')}
+    </div>
+    <div class="field${errors.date ? ' invalid' : ''}">
+      <label for="f-date">Datum <span aria-hidden="true">*</span></label>
+      <input id="f-date" name="date" type="date" value="${form.date ?? todayBerlin(ctx)}" max="${todayBerlin(ctx)}" required${inv('date')}${desc('date')}>
+      ${err('date')}
+    </div>
+  </div>
+  <div class="field${errors.password ? ' invalid' : ''}">
+    <label for="f-password">Passwort zur Bestätigung <span aria-hidden="true">*</span></label>
+    <input id="f-password" name="password" type="password" required autocomplete="current-password"${inv('password')}${desc('password', 'h-password')}>
+    <p class="hint" id="h-password">Mit Ihrem Passwort bestätigen Sie, dass Sie jede ausgewählte Vereinbarung elektronisch unterzeichnen. Jede Unterschrift wird einzeln protokolliert.</p>
+    ${err('password')}
+  </div>
+  <button type="submit" class="primary">Ausgewählte unterzeichnen</button>
+</form>`}
+<h2>Zuletzt von Ihnen unterzeichnet</h2>
+${recent.length === 0
+  ? html`<p>Noch keine.</p>`
+  : html`<table>
+  <thead><tr><th scope="col">Partner</th><th scope="col">Art</th><th scope="col">Jahr</th><th scope="col">Unterzeichnet am</th><th scope="col">Stand</th><th scope="col">Dokument</th></tr></thead>
+  <tbody>${recent.map(
+    ({ snap, signedAt }) => html`<tr><td>${snap.agreement.partner_name}</td><td>${TYPE_LABELS[snap.agreement.type] ?? snap.agreement.type}</td><td>${snap.agreement.year}</td><td>${dateTime(signedAt)}</td>
+    <td>${snap.envelope.status === 'completed' ? 'vollständig unterzeichnet' : snap.envelope.status === 'open' ? 'wartet auf weitere Unterschriften' : snap.envelope.status === 'declined' ? 'abgelehnt' : 'storniert'}</td>
+    <td>${snap.envelope.status === 'cancelled' ? '—' : html`<a href="/ministerium/umschlaege/${snap.envelope.id}/dokument.pdf">PDF</a>`}</td></tr>`,
+  )}</tbody>
+</table>`}`;
+  return page({ title: 'Unterzeichnen (Ministerium)', user, csrf, active: 'ministry', scripts: ['ministry.js'], notice: notice ?? null }, body);
+}
+
+/** Form values as one list: a single checkbox arrives as a string, several as an array. */
+function idsOf(v: unknown): number[] | null {
+  const list = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  const out: number[] = [];
+  for (const x of list) {
+    const s = String(x);
+    if (!/^[1-9]\d{0,9}$/.test(s)) return null;
+    out.push(Number(s));
+  }
+  return [...new Set(out)];
+}
+
+type Result = { envelopeId: number; partner: string | null; ok: boolean; sha256?: string; completed?: boolean; next?: { name: string; role: string } | null; error?: string };
+
+/** Checks the password, then signs the envelopes that are this user's turn; the others get an error each. */
+async function signBatch(ctx: AppContext, user: User, ids: number[], password: string, place: string, date: string): Promise<Result[]> {
+  const check = await ctx.accounts.confirmPassword(user.id, password);
+  if (!check.ok) {
+    if (check.reason === 'locked') throw new HttpError(423, 'Konto gesperrt', 'Ihr Konto ist nach zu vielen falschen Passworteingaben vorübergehend gesperrt. Es wurde nichts unterzeichnet. Bitte versuchen Sie es später noch einmal.');
+    if (check.reason === 'disabled') throw new HttpError(403, 'Konto deaktiviert', 'Ihr Konto ist deaktiviert. Es wurde nichts unterzeichnet.');
+    throw invalid([{ path: 'password', message: 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.' }], 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.');
+  }
+  const mine = new Map(ctx.svc.awaitingMinistry({ name: user.displayName }).map((s) => [s.envelope.id, s]));
+  const allowed = ids.filter((id) => mine.has(id));
+  const outcomes = allowed.length
+    ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, Passwort bestätigt)`, place, date })
+    : [];
+  const byId = new Map(outcomes.map((o) => [o.envelopeId, o]));
+  return ids.map((id): Result => {
+    const snap = mine.get(id);
+    if (!snap) return { envelopeId: id, partner: null, ok: false, error: 'Nicht unterzeichnet: Dieser Umschlag wartet nicht auf Ihre Unterschrift (unbekannt, schon unterzeichnet oder nicht für Sie bestimmt).' };
+    const o = byId.get(id)!;
+    if (o.outcome) return { envelopeId: id, partner: snap.agreement.partner_name, ok: true, sha256: o.outcome.sha256, completed: o.outcome.completed, next: o.outcome.next };
+    return { envelopeId: id, partner: snap.agreement.partner_name, ok: false, error: `Nicht unterzeichnet: ${germanError(o.error ?? '')}` };
+  });
+}
+
+function germanError(message: string): string {
+  if (/turn, not/.test(message)) return 'Sie sind bei dieser Vereinbarung nicht (mehr) an der Reihe.';
+  if (/^envelope \d+ is /.test(message)) return 'Der Umschlag ist nicht mehr offen.';
+  return signRefusalText(new Error(message));
+}
+
+function resultsPage(user: User, csrf: string, results: Result[]): Html {
+  const ok = results.filter((r) => r.ok).length;
+  const failed = results.length - ok;
+  return page(
+    {
+      title: 'Ergebnis der Unterzeichnung',
+      user,
+      csrf,
+      active: 'ministry',
+      notice: { kind: failed ? (ok ? 'info' : 'error') : 'ok', text: `${ok} von ${results.length} Vereinbarung${results.length === 1 ? '' : 'en'} unterzeichnet${failed ? `, ${failed} nicht` : ''}.` },
+    },
+    html`<h1>Ergebnis der Unterzeichnung</h1>
+<table>
+  <thead><tr><th scope="col">Umschlag</th><th scope="col">Partner</th><th scope="col">Ergebnis</th><th scope="col">Weiter</th></tr></thead>
+  <tbody>${results.map(
+    (r) => html`<tr class="${r.ok ? 'ok' : 'failed'}"><td>#${r.envelopeId}</td><td>${r.partner ?? '—'}</td>
+    <td>${r.ok ? html`<span class="badge signed">unterzeichnet</span> <span class="hint">SHA-256 <code>${r.sha256}</code></span>` : html`<span class="badge declined">Fehler</span> ${r.error}`}</td>
+    <td>${r.ok ? (r.completed ? 'vollständig unterzeichnet' : r.next ? `als Nächstes: ${r.next.name} (${r.next.role})` : '') : ''}${r.ok ? html` – <a href="/ministerium/umschlaege/${r.envelopeId}/dokument.pdf">PDF</a>` : ''}</td></tr>`,
+  )}</tbody>
+</table>
+<p><a href="/ministerium">Zurück zur Liste</a></p>`,
+  );
+}
+
+const QueueItem = z.object({
+  envelopeId: z.number(),
+  agreementId: z.number(),
+  title: z.string(),
+  partnerId: z.string(),
+  partner: z.string(),
+  type: z.string(),
+  year: z.number(),
+  version: z.number(),
+  amountCents: z.number().nullable(),
+  document: z.string(),
+});
+
+const SignBody = z.strictObject({
+  envelopeIds: z.array(z.number().int().positive()).min(1).max(MAX_BATCH),
+  password: z.string().min(1).max(1000),
+  place: PlaceSchema.optional(),
+  date: DateSchema.optional(),
+});
+
+const ResultSchema = z.object({
+  results: z.array(
+    z.object({
+      envelopeId: z.number(),
+      ok: z.boolean(),
+      partner: z.string().nullable(),
+      sha256: z.string().optional(),
+      completed: z.boolean().optional(),
+      next: z.object({ name: z.string(), role: z.string() }).nullable().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+  signed: z.number(),
+  failed: z.number(),
+});
 
 export function ministryRoutes(): AnyRoute[] {
-  return [];
+  return [
+    route({
+      method: 'get',
+      path: '/ministerium',
+      kind: 'page',
+      access: ['ministry'],
+      summary: 'Vereinbarungen, die auf die Unterschrift des Ministeriums warten',
+      query: QueueQuery,
+      handler: ({ user, csrf, ctx, query }) => queuePage(ctx, user!, csrf, query),
+    }),
+    route({
+      method: 'get',
+      path: '/ministerium/umschlaege/:id/dokument.pdf',
+      kind: 'page',
+      access: ['ministry'],
+      summary: 'PDF eines Umschlags, den die/der Angemeldete unterzeichnet oder unterzeichnen soll',
+      params: IdParam,
+      handler: ({ user, ctx, params, res }) => sendDocument(ctx, user!, params.id, res),
+    }),
+    route({
+      method: 'post',
+      path: '/ministerium/unterzeichnen',
+      kind: 'page',
+      access: ['ministry'],
+      summary: 'Ausgewählte Vereinbarungen nach Passwortbestätigung unterzeichnen',
+      handler: async ({ user, csrf, ctx, req, res }) => {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        const rawIds = idsOf(b.envelopeIds ?? b['envelopeIds[]']);
+        const place = typeof b.place === 'string' ? b.place.trim() : '';
+        const date = typeof b.date === 'string' ? b.date.trim() : '';
+        const password = typeof b.password === 'string' ? b.password : '';
+        const errors: Record<string, string> = {};
+        if (!rawIds || rawIds.length === 0) errors.ids = 'Bitte wählen Sie mindestens eine Vereinbarung aus.';
+        else if (rawIds.length > MAX_BATCH) errors.ids = `Höchstens ${MAX_BATCH} Vereinbarungen auf einmal.`;
+        const pe = placeError(place);
+        if (pe) errors.place = pe;
+        const de = dateError(date, todayBerlin(ctx));
+        if (de) errors.date = de;
+        if (!password) errors.password = 'Bitte geben Sie Ihr Passwort zur Bestätigung ein.';
+        const form = { ids: rawIds ?? [], place, date };
+        if (Object.keys(errors).length) {
+          res.status(422);
+          return queuePage(ctx, user!, csrf, {}, form, errors);
+        }
+        let results: Result[];
+        try {
+          results = await signBatch(ctx, user!, rawIds!, password, place, date);
+        } catch (err) {
+          if (err instanceof HttpError && err.problems.some((p) => p.path === 'password')) {
+            res.status(422);
+            return queuePage(ctx, user!, csrf, {}, form, { password: err.problems[0]!.message });
+          }
+          if (err instanceof HttpError && (err.status === 423 || err.status === 403)) {
+            res.status(err.status);
+            return queuePage(ctx, user!, csrf, {}, form, {}, { kind: 'error', text: err.message });
+          }
+          throw err;
+        }
+        ctx.log.info({ event: 'ministry-batch', user: user!.username, requested: results.length, signed: results.filter((r) => r.ok).length }, 'ministry batch signature');
+        return resultsPage(user!, csrf, results);
+      },
+    }),
+
+    // ─────────── API ───────────
+    route({
+      method: 'get',
+      path: '/api/v1/ministry/queue',
+      kind: 'api',
+      access: ['ministry'],
+      tag: TAG,
+      summary: 'Umschläge, die auf die Unterschrift der/des Angemeldeten warten',
+      query: QueueQuery,
+      response: { description: 'Warteschlange', schema: z.object({ items: z.array(QueueItem) }) },
+      handler: ({ user, ctx, query }) => ({
+        items: ctx.svc.awaitingMinistry({ name: user!.displayName, year: query.year, type: query.type }).map((s) => ({
+          envelopeId: s.envelope.id,
+          agreementId: s.agreement.id,
+          title: s.agreement.title,
+          partnerId: s.agreement.partner_id,
+          partner: s.agreement.partner_name,
+          type: s.agreement.type,
+          year: s.agreement.year,
+          version: s.agreement.version,
+          amountCents: s.agreement.amount_cents,
+          document: `/api/v1/ministry/envelopes/${s.envelope.id}/document`,
+        })),
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/v1/ministry/envelopes/:id/document',
+      kind: 'api',
+      access: ['ministry'],
+      tag: TAG,
+      summary: 'PDF eines eigenen Umschlags (sonst 404)',
+      params: IdParam,
+      response: { description: 'PDF', mediaType: 'application/pdf' },
+      handler: ({ user, ctx, params, res }) => sendDocument(ctx, user!, params.id, res),
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/ministry/sign',
+      kind: 'api',
+      access: ['ministry'],
+      tag: TAG,
+      summary: 'Stapelsignatur nach Passwortbestätigung; Ergebnis je Umschlag',
+      body: SignBody,
+      response: { description: 'Ergebnisse', schema: ResultSchema },
+      handler: async ({ user, ctx, body }) => {
+        const place = body.place ?? DEFAULT_PLACE;
+        const date = body.date ?? todayBerlin(ctx);
+        const de = dateError(date, todayBerlin(ctx));
+        if (de) throw invalid([{ path: 'date', message: de }]);
+        const results = await signBatch(ctx, user!, [...new Set(body.envelopeIds)], body.password, place, date);
+        ctx.log.info({ event: 'ministry-batch', user: user!.username, requested: results.length, signed: results.filter((r) => r.ok).length }, 'ministry batch signature');
+        return { results, signed: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length };
+      },
+    }),
+  ];
 }
