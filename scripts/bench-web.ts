@@ -8,6 +8,7 @@
  * Target: p99 < 300 ms for page loads, zero errors.
  */
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,20 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<void> }
   };
 }
 
+/** One keep-alive connection per client, like a browser tab (node:http; fetch's pool opens them lazily in a burst). */
+function getText(agent: Agent, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function timed(fn: () => Promise<boolean>): Promise<{ ms: number; ok: boolean }> {
   const t0 = performance.now();
   let ok = false;
@@ -95,20 +110,37 @@ try {
   console.log(`\nWeb app (zv serve, one process; ${tokens.length} open envelopes prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   const server = await startServer();
   try {
-    // Warm-up: one load per page kind, so that start-up work is not counted.
+    // Warm-up: one load, so that lazy start-up work is not counted.
     await fetch(`${server.url}/sign/${tokens[0]}`).then((r) => r.text());
+
+    // Each county's first view is a write (the audit trail logs "opened" once per document state);
+    // measured on its own, all 26 at once, before the read-only reloads below.
+    const firstLatencies: number[] = [];
+    let firstErrors = 0;
+    let w0 = performance.now();
+    await Promise.all(
+      tokens.slice(1).map(async (token) => {
+        const r = await timed(async () => {
+          const res = await fetch(`${server.url}/sign/${token}`);
+          return res.status === 200 && (await res.text()).includes('Unterzeichnen');
+        });
+        firstLatencies.push(r.ms);
+        if (!r.ok) firstErrors++;
+      }),
+    );
+    const first = summary(`${tokens.length - 1} concurrent first views (each logs "opened": a write with fsync)`, firstLatencies, firstErrors, performance.now() - w0);
 
     const pageLatencies: number[] = [];
     let pageErrors = 0;
-    let w0 = performance.now();
+    w0 = performance.now();
     await Promise.all(
       Array.from({ length: CLIENTS }, async (_, c) => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
         for (let i = 0; i < LOADS_PER_CLIENT; i++) {
           const token = tokens[(c * LOADS_PER_CLIENT + i) % tokens.length]!;
           const r = await timed(async () => {
-            const res = await fetch(`${server.url}/sign/${token}`);
-            const body = await res.text();
-            return res.status === 200 && body.includes('Unterzeichnen');
+            const res = await getText(agent, `${server.url}/sign/${token}`);
+            return res.status === 200 && res.body.includes('Unterzeichnen');
           });
           pageLatencies.push(r.ms);
           if (!r.ok) pageErrors++;
@@ -133,7 +165,10 @@ try {
       }),
     );
     const signs = summary(`${tokens.length} concurrent sign requests (PAdES, incl. first-time certificate issuance)`, signLatencies, signErrors, performance.now() - w0);
-    console.log(`  target: page-load p99 < 300 ms and zero errors → ${pages.p99 < 300 && pages.errors === 0 && signs.errors === 0 ? 'met' : 'NOT met'}`);
+    console.log(
+      `  target: page-load p99 < 300 ms and zero errors → ${pages.p99 < 300 && first.p99 < 300 && pages.errors + first.errors + signs.errors === 0 ? 'met' : 'NOT met'}` +
+        ` (first views p99 ${fmt(first.p99)}, loads p99 ${fmt(pages.p99)})`,
+    );
   } finally {
     await server.stop();
   }

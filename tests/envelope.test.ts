@@ -318,8 +318,21 @@ describe('full cycle: Landkreis Kassel (ministry, then two partner signatories)'
     assert.equal(opened.canSign, true);
     assert.deepEqual(opened.waitingFor, []);
     assert.equal(sha256Hex(opened.pdf), fileRow(env, `${KASSEL_DIR}/envelope-${envelopeId}/1-ministry-1.pdf`)!.sha256, 'the holder sees the document with the ministry signature');
+    const reloaded = env.svc.snapshot(envelopeId).envelope;
+    await env.svc.openLink(link);
+    const afterReload = env.svc.snapshot(envelopeId).envelope;
+    assert.equal(afterReload.event_count, reloaded.event_count, 'reloading the same document logs nothing and writes nothing');
+    assert.equal(afterReload.rev, reloaded.rev);
+    // Partner 2 looks at the document now (invitation link) and again after partner 1 signed: two "opened" events.
+    const englerInvite = newestLink(env.dir, ENGLER.email, 'invite');
+    await env.svc.openLink(englerInvite);
+    await env.svc.openLink(englerInvite);
 
     const outcome = await env.svc.signWithLink(link, { place: 'Kassel' });
+    await env.svc.openLink(englerInvite);
+    const englerOpened = readEvents(env.svc.store.db, envelopeId).filter((e) => e.type === 'opened' && e.actor.startsWith(ENGLER.name));
+    assert.equal(englerOpened.length, 2, 'one "opened" per document state seen');
+    assert.notEqual(englerOpened[0]!.docBefore, englerOpened[1]!.docBefore);
     assert.equal(outcome.envelopeId, envelopeId);
     assert.equal(outcome.signatory.name, SIEBERT.name);
     assert.deepEqual(outcome.next, { name: ENGLER.name, role: 'Erste Kreisbeigeordnete' });
@@ -387,7 +400,7 @@ describe('full cycle: Landkreis Kassel (ministry, then two partner signatories)'
     assert.equal(check.count, events.length);
     assert.deepEqual(
       events.map((e) => (e.type === 'sent' ? `sent:${e.details.kind}` : e.type)),
-      ['created', 'sent:invite', 'sent:invite', 'signed', 'sent:turn', 'opened', 'signed', 'sent:turn', 'signed', 'completed', 'sent:completed', 'sent:completed', 'sent:completed', 'sent:completed'],
+      ['created', 'sent:invite', 'sent:invite', 'signed', 'sent:turn', 'opened', 'opened', 'signed', 'sent:turn', 'opened', 'signed', 'completed', 'sent:completed', 'sent:completed', 'sent:completed', 'sent:completed'],
     );
     // The document hashes form a chain from the draft to the final file.
     const signed = events.filter((e) => e.type === 'signed');

@@ -110,6 +110,20 @@ describe('administration', () => {
     assert.equal((await loginAs('archiv', PASSWORD)).res.status, 303);
   });
 
+  test('a second ministry account with the minister\'s display name is refused (it could sign in his name)', async () => {
+    const { agent, csrf } = await fx.login('admin');
+    const res = await agent
+      .post('/verwaltung/benutzer')
+      .type('form')
+      .send({ _csrf: csrf, username: 'klose2', displayName: 'kai  klose', email: '', roles: 'ministry', password: PASSWORD });
+    assert.equal(res.status, 422);
+    assert.match(res.text, /unterzeichnet bereits als „Kai Klose“/);
+    assert.equal(fx.ctx.accounts.byUsername('klose2'), undefined);
+    // A clerk may share the name; promoting them to the ministry role is refused too.
+    const clerk = await fx.ctx.accounts.create({ username: 'kk-clerk', displayName: 'Kai Klose', roles: ['clerk'], password: PASSWORD });
+    assert.throws(() => fx.ctx.accounts.update(clerk.id, { roles: ['clerk', 'ministry'] }), /unterzeichnet bereits/);
+  });
+
   test('the last admin keeps the admin role and cannot be disabled', async () => {
     const { agent, csrf } = await fx.login('admin');
     const id = fx.ctx.accounts.byUsername('admin')!.id;

@@ -336,38 +336,45 @@ export class SigningService {
   // ───────────────────────────── links ─────────────────────────────
 
   /** Resolves a link to its signatory; every kind of invalid link gets the same neutral refusal. */
-  private resolveLink(link: string): { tokenId: number; signatoryId: number; envelopeId: number } {
+  private resolveLink(link: string): { tokenId: number; signatoryId: number; envelopeId: number; openedSha256: string | null } {
     const token = tokenFromLink(link);
     if (!token) throw new LinkRefusedError();
     const row = this.db
       .prepare(
-        `SELECT t.id AS tokenId, t.expires_at, t.revoked_at, t.used_at, s.id AS signatoryId, s.status AS sstatus, e.id AS envelopeId, e.status AS estatus
+        `SELECT t.id AS tokenId, t.expires_at, t.revoked_at, t.used_at, t.opened_sha256, s.id AS signatoryId, s.status AS sstatus, e.id AS envelopeId, e.status AS estatus
          FROM link_tokens t JOIN signatories s ON s.id = t.signatory_id JOIN envelopes e ON e.id = s.envelope_id
          WHERE t.token_hash = ?`,
       )
       .get(hashToken(token)) as
-      | { tokenId: number; expires_at: string; revoked_at: string | null; used_at: string | null; signatoryId: number; sstatus: string; envelopeId: number; estatus: string }
+      | { tokenId: number; expires_at: string; revoked_at: string | null; used_at: string | null; opened_sha256: string | null; signatoryId: number; sstatus: string; envelopeId: number; estatus: string }
       | undefined;
     if (!row || row.revoked_at || row.used_at || row.expires_at <= this.store.now() || row.sstatus !== 'pending' || row.estatus !== 'open') {
       throw new LinkRefusedError();
     }
-    return { tokenId: row.tokenId, signatoryId: row.signatoryId, envelopeId: row.envelopeId };
+    return { tokenId: row.tokenId, signatoryId: row.signatoryId, envelopeId: row.envelopeId, openedSha256: row.opened_sha256 };
   }
 
-  /** What a link's holder sees: the agreement, their place in the order, and the current PDF. Logged as "opened". */
+  /**
+   * What a link's holder sees: the agreement, their place in the order, and the current PDF.
+   * Logged as "opened" the first time this link shows this document; reloading the same state is a
+   * pure read (no event, no write), so a busy signing page does not queue on the database.
+   */
   async openLink(link: string): Promise<{ snapshot: Snapshot; signatory: SignatoryRow; canSign: boolean; waitingFor: SignatoryRow[]; pdf: Uint8Array }> {
     return this.withRetries(async () => {
-      const { signatoryId, envelopeId } = this.resolveLink(link);
+      const { tokenId, signatoryId, envelopeId, openedSha256 } = this.resolveLink(link);
       const snap = this.snapshot(envelopeId);
       const signatory = snap.signatories.find((s) => s.id === signatoryId)!;
       const pdf = readStoredFile(this.store.dataDir, fileById(this.db, snap.envelope.current_file_id));
-      const at = this.store.now();
-      await this.commit(snap, {
-        events: [{ type: 'opened', actor: `${signatory.name} (persönlicher Link)`, at, docBefore: sha256Hex(pdf), details: { signatory: signatory.ref } }],
-        apply: () => {},
-      });
+      const docSha = sha256Hex(pdf);
+      if (openedSha256 !== docSha) {
+        const at = this.store.now();
+        await this.commit(snap, {
+          events: [{ type: 'opened', actor: `${signatory.name} (persönlicher Link)`, at, docBefore: docSha, details: { signatory: signatory.ref } }],
+          apply: () => this.db.prepare('UPDATE link_tokens SET opened_sha256 = ? WHERE id = ?').run(docSha, tokenId),
+        });
+      }
       const waitingFor = snap.signatories.filter((s) => s.position < signatory.position && s.status === 'pending');
-      return { snapshot: this.snapshot(envelopeId), signatory, canSign: waitingFor.length === 0, waitingFor, pdf };
+      return { snapshot: openedSha256 === docSha ? snap : this.snapshot(envelopeId), signatory, canSign: waitingFor.length === 0, waitingFor, pdf };
     });
   }
 

@@ -146,6 +146,7 @@ export class Accounts {
     const now = this.store.now();
     const id = this.store.write(() => {
       if (this.byUsername(u.username)) throw new AccountError(`Der Benutzername „${u.username}“ ist bereits vergeben.`, 'username');
+      this.assertUniqueSigner(null, u.displayName, u.roles);
       return Number(
         this.db
           .prepare('INSERT INTO users (username, display_name, email, roles, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
@@ -165,12 +166,24 @@ export class Accounts {
       if (change.disabled && u.roles.includes('admin') && this.otherActiveAdmins(id) === 0) {
         throw new AccountError('Das letzte aktive Administrationskonto kann nicht deaktiviert werden.', 'disabled');
       }
+      this.assertUniqueSigner(id, change.displayName ?? u.displayName, change.roles ?? u.roles);
       this.db
         .prepare('UPDATE users SET display_name = ?, email = ?, roles = ?, disabled = ? WHERE id = ?')
         .run(change.displayName ?? u.displayName, change.email === undefined ? u.email : change.email, (change.roles ?? u.roles).join(','), (change.disabled ?? u.disabled) ? 1 : 0, id);
       if (change.disabled) this.db.prepare('DELETE FROM sessions WHERE user_id = ?').run(id);
     });
     return this.byId(id)!;
+  }
+
+  /**
+   * The ministry signs as the person named in the agreement, matched by display name; so two
+   * ministry accounts must never share one, or either could sign in the other's name.
+   */
+  private assertUniqueSigner(id: number | null, displayName: string, roles: readonly Role[]): void {
+    if (!roles.includes('ministry')) return;
+    const norm = (s: string) => s.normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
+    const twin = this.list().find((u) => u.id !== id && u.roles.includes('ministry') && norm(u.displayName) === norm(displayName));
+    if (twin) throw new AccountError(`Das Konto „${twin.username}“ unterzeichnet bereits als „${twin.displayName}“; jede unterzeichnende Person darf nur ein Ministeriumskonto haben.`, 'displayName');
   }
 
   private otherActiveAdmins(id: number): number {

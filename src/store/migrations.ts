@@ -207,4 +207,7 @@ export const MIGRATIONS: readonly Migration[] = [
     value  TEXT NOT NULL
   );
   `,
+  /* 5: a link's holder viewing the same document again is not logged again (page reloads are reads) */ `
+  ALTER TABLE link_tokens ADD COLUMN opened_sha256 TEXT;
+  `,
 ];
