@@ -79,12 +79,16 @@ async function snap(page: Page, name: string): Promise<void> {
   assert.equal(inline.scripts, 0, `${name}: inline script`);
 }
 
+/** Submits a form and waits for the page it leads to (a bare waitForLoadState could see the old page). */
+async function submit(page: Page, act: () => Promise<void>): Promise<void> {
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), act()]);
+}
+
 async function login(page: Page, username: string, password = PASSWORD) {
   await page.goto(`${running.url}/login`);
   await page.getByLabel('Benutzername').fill(username);
   await page.getByLabel('Passwort').fill(password);
-  await page.getByRole('button', { name: 'Anmelden' }).click();
-  await page.waitForLoadState('load');
+  await submit(page, () => page.getByRole('button', { name: 'Anmelden' }).click());
   assert.ok(!page.url().includes('/login'), `login as ${username} failed: ${await page.locator('main').innerText()}`);
 }
 
@@ -125,8 +129,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
       await form.getByLabel('E-Mail').fill(u.email);
       await form.getByLabel(u.role, { exact: true }).check();
       await form.getByLabel(/passwort/i).first().fill(PASSWORD);
-      await form.getByRole('button').last().click();
-      await page.waitForLoadState('load');
+      await submit(page, () => form.getByRole('button').last().click());
       assert.match(await page.locator('main').innerText(), new RegExp(u.username));
     }
     await snap(page, '01-verwaltung');
@@ -137,15 +140,13 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await login(page, 'sachbearbeitung');
     await page.goto(`${running.url}/kontakte`);
     await page.locator('input[type=file]').setInputFiles(join(root, 'examples', 'aqb-2023-kontakte.json'));
-    await page.getByRole('button', { name: 'Übernehmen' }).click();
-    await page.waitForLoadState('load');
+    await submit(page, () => page.getByRole('button', { name: 'Übernehmen' }).click());
     await snap(page, '02-kontakte');
 
     await page.goto(`${running.url}/import`);
     await snap(page, '03-import');
     await page.getByLabel(/Datei|Tabelle/).first().setInputFiles(join(root, 'examples', 'aqb-2023-hessen.xlsx'));
-    await page.getByRole('button', { name: 'Hochladen' }).click();
-    await page.waitForLoadState('load');
+    await submit(page, () => page.getByRole('button', { name: 'Hochladen' }).click());
     const imported = await page.locator('main').innerText();
     assert.match(imported, /26/, imported.slice(0, 500));
     await snap(page, '04-import-ergebnis');
@@ -156,8 +157,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     assert.equal(values.length, 26, values.join('\n'));
     await snap(page, '05-jahresuebersicht');
     for (const box of await boxes.all()) await box.check();
-    await page.getByRole('button', { name: 'Umschläge öffnen' }).click();
-    await page.waitForLoadState('load');
+    await submit(page, () => page.getByRole('button', { name: 'Umschläge öffnen' }).click());
     assert.match(await page.locator('main').innerText(), /26/);
     await snap(page, '06-umschlaege-geoeffnet');
 
@@ -174,8 +174,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await snap(page, '07-ministerium');
     for (const r of await rows.all()) await r.check();
     await page.getByLabel(/Passwort/).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Ausgewählte unterzeichnen' }).click();
-    await page.waitForLoadState('load');
+    await submit(page, () => page.getByRole('button', { name: 'Ausgewählte unterzeichnen' }).click());
     const result = await page.locator('main').innerText();
     assert.match(result, /26/);
     await snap(page, '08-ministerium-unterzeichnet');
@@ -198,8 +197,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await p.mouse.up();
     assert.match(await p.locator('#f-drawn').inputValue(), /^data:image\/png;base64,/);
     await p.getByLabel(/Ich habe die Vereinbarung gelesen/).check();
-    await p.getByRole('button', { name: 'Unterzeichnen', exact: true }).click();
-    await p.waitForLoadState('load');
+    await submit(p, () => p.getByRole('button', { name: 'Unterzeichnen', exact: true }).click());
     assert.match(await p.locator('main').innerText(), /Vielen Dank/);
     await snap(p, '10-unterzeichnet');
     const pdf = await (await p.request.get(p.url().replace(/(\/sign\/[^/?#]+).*$/, '$1/dokument.pdf'))).body();
@@ -227,8 +225,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await p.keyboard.press('Space');
     await tabTo((id) => id === 'Unterzeichnen', 'the sign button');
     await snap(p, '11-tastatur-fokus');
-    await p.keyboard.press('Enter');
-    await p.waitForLoadState('load');
+    await submit(p, () => p.keyboard.press('Enter'));
     assert.match(await p.locator('main').innerText(), /Vielen Dank/);
     await county.close();
   });
@@ -238,12 +235,10 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await login(p, 'archiv');
     await p.goto(`${running.url}/archiv`);
     await p.getByLabel(/Partner/).first().fill('Werra');
-    await p.getByRole('button', { name: /Suchen/ }).click();
-    await p.waitForLoadState('load');
+    await submit(p, () => p.getByRole('button', { name: /Suchen/ }).click());
     assert.match(await p.locator('main').innerText(), /Werra-Meißner-Kreis/);
     await snap(p, '12-archiv-suche');
-    await p.getByRole('link', { name: /Werra-Meißner-Kreis/ }).first().click();
-    await p.waitForLoadState('load');
+    await submit(p, () => p.getByRole('link', { name: /Werra-Meißner-Kreis/ }).first().click());
     await snap(p, '13-archiv-detail');
     const [download] = await Promise.all([p.waitForEvent('download'), p.locator('a[href$="/signiert.pdf"]').first().click()]);
     const saved = join(ARTIFACTS, 'werra-meissner-kreis-signiert.pdf');
@@ -252,8 +247,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
 
     await p.goto(`${running.url}/pruefen`);
     await p.locator('input[type=file]').setInputFiles(saved);
-    await p.getByRole('button', { name: /Prüfen/ }).click();
-    await p.waitForLoadState('load');
+    await submit(p, () => p.getByRole('button', { name: /Prüfen/ }).click());
     const text = await p.locator('main').innerText();
     assert.match(text, /gültig/);
     assert.doesNotMatch(text, /ungültig/);
