@@ -22,6 +22,7 @@ import { EVENT_LABELS, readEvents, type AuditEvent } from '../../envelope/audit.
 import { describeDetails, ENVELOPE_STATUS_LABELS, type EnvelopeRow, type SignatoryRow } from '../../envelope/service.ts';
 import { STATUS_LABELS, type AgreementRow, type AgreementStatus } from '../../store/agreements.ts';
 import { fileById, readStoredFile, sha256Hex, FileIntegrityError, type StoredFile, type FileKind } from '../../store/files.ts';
+import { sendDownload } from '../download.ts';
 
 // ───────────────────────────── shared bits ─────────────────────────────
 
@@ -76,15 +77,9 @@ const ExportQuery = z.object({
 
 const actorOf = (user: User | null) => (user ? `${user.displayName} (${user.username})` : 'unbekannt');
 
-/** A name safe for Content-Disposition: ASCII letters, digits, dot, hyphen. */
-const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+/, '') || 'datei';
 
 function sendBytes(res: Response, name: string, type: string, bytes: Uint8Array, sha256: string): void {
-  res.attachment(safeName(name));
-  res.type(type);
-  res.set('X-Content-SHA256', sha256);
-  res.set('Cache-Control', 'no-store');
-  res.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  sendDownload(res, bytes, { name, type, sha256 });
 }
 
 function agreementRow(ctx: AppContext, id: number): AgreementRow {

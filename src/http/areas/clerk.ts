@@ -37,6 +37,7 @@ import type { Db } from '../../store/db.ts';
 import { emailFor, saveContacts, storedContacts, type Contacts } from '../../envelope/contacts.ts';
 import { ENVELOPE_STATUS_LABELS, SigningService, type Snapshot, type EnvelopeStatus } from '../../envelope/service.ts';
 import { archivePaperScan, paperRefusal, paperScanOf, paperSignedIds, PaperError, type PaperScan } from '../../archive/paper.ts';
+import { sendDownload } from '../download.ts';
 
 const CLERK = ['clerk'] as const;
 const READERS = ['clerk', 'archivist'] as const;
@@ -147,12 +148,7 @@ function missingAddresses(rows: AgreementRow[], contacts: Contacts): Missing[] {
 }
 
 function sendFile(res: Response, store: Store, fileId: number, name: string, type: string, disposition: 'inline' | 'attachment') {
-  const bytes = readStoredFile(store.dataDir, fileById(store.db, fileId));
-  res.setHeader('Content-Type', type);
-  res.setHeader('Content-Disposition', `${disposition}; filename="${name.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
-  res.setHeader('Content-Length', String(bytes.length));
-  res.setHeader('Cache-Control', 'private, no-store');
-  res.end(Buffer.from(bytes));
+  sendDownload(res, readStoredFile(store.dataDir, fileById(store.db, fileId)), { name, type, disposition });
 }
 
 // ───────────────────────────── year data ─────────────────────────────

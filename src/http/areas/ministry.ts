@@ -13,6 +13,7 @@ import type { User } from '../accounts.ts';
 import { EnvelopeError, type Snapshot } from '../../envelope/service.ts';
 import { fileById, readStoredFile } from '../../store/files.ts';
 import { dateError, DateSchema, placeError, PlaceSchema, signRefusalText, todayBerlin } from './sign.ts';
+import { sendDownload } from '../download.ts';
 
 const TAG = 'Ministerium';
 const DEFAULT_PLACE = 'Wiesbaden';
@@ -43,9 +44,7 @@ async function sendDocument(ctx: AppContext, user: User, id: number, res: Respon
   const file = fileById(ctx.svc.store.db, snap.envelope.current_file_id);
   const bytes = readStoredFile(ctx.svc.store.dataDir, file);
   await ctx.svc.record(snap.envelope.id, { type: 'downloaded', actor: `${user.displayName} (Konto ${user.username})`, docBefore: file.sha256, details: { file: file.path.split('/').pop() } });
-  const name = `${snap.agreement.file_base}${snap.envelope.status === 'completed' ? '' : '-in-unterzeichnung'}.pdf`.replace(/[^A-Za-z0-9._-]+/g, '_');
-  res.status(200).set({ 'Content-Type': 'application/pdf', 'Content-Disposition': `inline; filename="${name}"`, 'Cache-Control': 'no-store' });
-  res.send(Buffer.from(bytes));
+  sendDownload(res, bytes, { name: `${snap.agreement.file_base}${snap.envelope.status === 'completed' ? '' : '-in-unterzeichnung'}.pdf`, disposition: 'inline' });
 }
 
 /** Envelopes this user signed, newest first. */

@@ -16,6 +16,7 @@ import { TOKEN_PATTERN } from '../../envelope/tokens.ts';
 import { findPartner } from '../../registry/partners.ts';
 import { SignError } from '../../sign/sign.ts';
 import { StampImageError } from '../../sign/stamp.ts';
+import { sendDownload } from '../download.ts';
 
 const TAG = 'Unterzeichnung per Link';
 const MB = 1024 * 1024;
@@ -96,12 +97,7 @@ function private_(res: Response): void {
 }
 
 function sendPdf(res: Response, bytes: Uint8Array, fileName: string, disposition: 'inline' | 'attachment' = 'inline'): void {
-  const safe = fileName.replace(/[^A-Za-z0-9._-]+/g, '_');
-  res.status(200);
-  res.set('Content-Type', 'application/pdf');
-  res.set('Content-Disposition', `${disposition}; filename="${safe}"`);
-  res.set('Cache-Control', 'no-store');
-  res.send(Buffer.from(bytes));
+  sendDownload(res, bytes, { name: fileName, disposition });
 }
 
 function waitingOf(snap: Snapshot, signatory: SignatoryRow): SignatoryRow[] {
