@@ -133,7 +133,20 @@ async function run(ctx: AppContext, r: AnyRoute, req: Request, res: Response): P
     if (req.file) file = { buffer: req.file.buffer, originalname: req.file.originalname, size: req.file.size, kind: checkUpload(req.file.buffer, r.upload.kinds) };
     else if (r.upload.required) throw invalid([{ path: r.upload.field, message: 'Bitte eine Datei auswählen.' }]);
   }
-  const result = await r.handler({ params: params.data, query: query.data, body, file, user: req.user ?? null, csrf: csrfToken(ctx, req, res), req, res, ctx });
+  const result = await r.handler({
+    params: params.data,
+    query: query.data,
+    body,
+    file,
+    user: req.user ?? null,
+    // Only pages with forms need a token; JSON calls neither compute it nor get a CSRF cookie.
+    get csrf() {
+      return csrfToken(ctx, req, res);
+    },
+    req,
+    res,
+    ctx,
+  });
   if (res.headersSent || result === undefined) return;
   if (result instanceof Html) {
     res.type('html').send(result.value);

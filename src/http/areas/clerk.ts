@@ -151,6 +151,14 @@ function sendFile(res: Response, store: Store, fileId: number, name: string, typ
   sendDownload(res, readStoredFile(store.dataDir, fileById(store.db, fileId)), { name, type, disposition });
 }
 
+/** The draft PDF or DOCX of one agreement version (shared by the page and the API route). */
+function sendDraft(res: Response, store: Store, id: number, format: 'pdf' | 'docx', disposition: 'inline' | 'attachment') {
+  const a = agreementOr404(store, id);
+  if (format === 'pdf') return sendFile(res, store, a.pdf_file_id, `${a.file_base}-v${a.version}.pdf`, 'application/pdf', disposition);
+  if (!a.docx_file_id) throw notFound('Zu dieser Version gibt es kein DOCX.');
+  sendFile(res, store, a.docx_file_id, `${a.file_base}-v${a.version}.docx`, 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', disposition);
+}
+
 // ───────────────────────────── year data ─────────────────────────────
 
 interface Cell {
@@ -1130,8 +1138,7 @@ export function clerkRoutes(): AnyRoute[] {
       summary: 'Entwurf als PDF (inline)',
       params: IdParam,
       handler: ({ ctx, params, res }) => {
-        const a = agreementOr404(ctx.svc.store, params.id);
-        sendFile(res, ctx.svc.store, a.pdf_file_id, `${a.file_base}-v${a.version}.pdf`, 'application/pdf', 'inline');
+        sendDraft(res, ctx.svc.store, params.id, 'pdf', 'inline');
       },
     }),
     route({
@@ -1142,9 +1149,7 @@ export function clerkRoutes(): AnyRoute[] {
       summary: 'Entwurf als DOCX (Download)',
       params: IdParam,
       handler: ({ ctx, params, res }) => {
-        const a = agreementOr404(ctx.svc.store, params.id);
-        if (!a.docx_file_id) throw notFound('Zu dieser Version gibt es kein DOCX.');
-        sendFile(res, ctx.svc.store, a.docx_file_id, `${a.file_base}-v${a.version}.docx`, 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'attachment');
+        sendDraft(res, ctx.svc.store, params.id, 'docx', 'attachment');
       },
     }),
     route({
@@ -1459,8 +1464,7 @@ ${result.missing.length
       params: IdParam,
       response: { description: 'PDF', mediaType: 'application/pdf' },
       handler: ({ ctx, params, res }) => {
-        const a = agreementOr404(ctx.svc.store, params.id);
-        sendFile(res, ctx.svc.store, a.pdf_file_id, `${a.file_base}-v${a.version}.pdf`, 'application/pdf', 'attachment');
+        sendDraft(res, ctx.svc.store, params.id, 'pdf', 'attachment');
       },
     }),
     route({
@@ -1473,9 +1477,7 @@ ${result.missing.length
       params: IdParam,
       response: { description: 'DOCX', mediaType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' },
       handler: ({ ctx, params, res }) => {
-        const a = agreementOr404(ctx.svc.store, params.id);
-        if (!a.docx_file_id) throw notFound('Zu dieser Version gibt es kein DOCX.');
-        sendFile(res, ctx.svc.store, a.docx_file_id, `${a.file_base}-v${a.version}.docx`, 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'attachment');
+        sendDraft(res, ctx.svc.store, params.id, 'docx', 'attachment');
       },
     }),
     route({
