@@ -17,6 +17,7 @@ import { renderPdf } from '../src/render/pdf/index.ts';
 import { sampleTree } from './fixtures/sample-tree.ts';
 import { KeyStore, KeyStoreError } from '../src/sign/keys.ts';
 import { signAgreement, SignError } from '../src/sign/sign.ts';
+import { identitySigner } from '../src/sign/signer.ts';
 import type { SignOptions } from '../src/sign/sign.ts';
 import { StampImageError } from '../src/sign/stamp.ts';
 import type { SignatoryPerson, SigningIdentity } from '../src/sign/identity.ts';
@@ -248,13 +249,13 @@ describe('zv sign refusals: clear message, input untouched, nothing written', { 
 describe('signAgreement refusals (library): thrown before any key is used or issued', () => {
   test('order, double signing, unknown signatory, dates and images: the typed error, no identity requested, key store unchanged', async () => {
     const calls: string[] = [];
-    const identity = (p: SignatoryPerson, at: Date) => {
+    const signer = (p: SignatoryPerson, at: Date) => {
       calls.push(p.name);
-      return store.identityFor(p, { at });
+      return store.signerFor(p, { at });
     };
     const listBefore = store.list().map((c) => c.sha256);
     const keysBefore = snapshot(join(dataDir, 'keys'));
-    const sign = (input: Uint8Array, signatory: string, extra: Partial<SignOptions> = {}) => signAgreement(input, { signatory: ref(signatory), identity, ...extra });
+    const sign = (input: Uint8Array, signatory: string, extra: Partial<SignOptions> = {}) => signAgreement(input, { signatory: ref(signatory), signer, ...extra });
     const today = berlinDay(new Date());
 
     const cases: [string, () => Promise<unknown>, new (...a: never[]) => Error, RegExp][] = [
@@ -289,7 +290,7 @@ describe('signAgreement refusals (library): thrown before any key is used or iss
       const cut = new Uint8Array(jpeg.subarray(0, 40)); // SOI and the start of APP0: pdf-lib cannot read it
       const calls: string[] = [];
       await assert.rejects(
-        signAgreement(aqbBytes, { signatory: ref('ministry:1'), image: cut, identity: (p, at) => (calls.push(p.name), fresh.identityFor(p, { at })) }),
+        signAgreement(aqbBytes, { signatory: ref('ministry:1'), image: cut, signer: (p, at) => (calls.push(p.name), fresh.signerFor(p, { at })) }),
         (e: Error) => e instanceof StampImageError && /signature image cannot be read \(JPEG\)/.test(e.message),
       );
       assert.deepEqual(fresh.list().slice(1), [], 'no certificate issued for a refused signature');
@@ -310,9 +311,9 @@ describe('signAgreement refusals (library): thrown before any key is used or iss
       const valid = await s.identityFor(klose, { at: new Date(Date.now() - 2 * 3_600_000) });
       assert.ok(new Date(new X509Certificate(valid.certificate).validTo).getTime() < Date.now());
       const given: SigningIdentity = valid;
-      await assert.rejects(signAgreement(aqbBytes, { signatory: ref('ministry:1'), identity: given }), (e: Error) => e instanceof SignError && /certificate of .*CN=Kai Klose expired on /.test(e.message));
+      await assert.rejects(signAgreement(aqbBytes, { signatory: ref('ministry:1'), signer: identitySigner(given) }), (e: Error) => e instanceof SignError && /certificate of .*CN=Kai Klose expired on /.test(e.message));
       // With a signing time inside the validity it would have been accepted.
-      const ok = await signAgreement(aqbBytes, { signatory: ref('ministry:1'), identity: given, signingTime: new Date(Date.now() - 2 * 3_600_000) });
+      const ok = await signAgreement(aqbBytes, { signatory: ref('ministry:1'), signer: identitySigner(given), signingTime: new Date(Date.now() - 2 * 3_600_000) });
       assert.equal(ok.name, 'Kai Klose');
     } finally {
       cleanup();

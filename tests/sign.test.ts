@@ -295,13 +295,13 @@ test('signingOrder "partner-first" is stored by the generator and enforced by th
   const meta = parseSigningMetadata(Buffer.from(pdf).toString('utf8'));
   assert.deepEqual(meta.signatories.map((s) => [s.fieldName, s.order]), [['sig-partner-1', 1], ['sig-ministry-1', 2]]);
   const store = KeyStore.open(data, env.ZV_KEY_PASSPHRASE);
-  const identity = (p: Parameters<typeof store.identityFor>[0], at: Date) => store.identityFor(p, { at });
-  await assert.rejects(signAgreement(pdf, { signatory: { party: 'ministry', index: 1 }, identity, date: '2023-05-30' }), (e: Error) => {
+  const signer = (p: Parameters<typeof store.signerFor>[0], at: Date) => store.signerFor(p, { at });
+  await assert.rejects(signAgreement(pdf, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-05-30' }), (e: Error) => {
     assert.ok(e instanceof SignError);
     assert.match(e.message, /not Kai Klose's turn yet: Nicole Rathgeber \(Landrätin, partner:1\) signs first/);
     return true;
   });
-  const first = await signAgreement(pdf, { signatory: { party: 'partner', index: 1 }, identity, date: '2023-05-30' });
-  const second = await signAgreement(first.bytes, { signatory: { party: 'ministry', index: 1 }, identity, date: '2023-06-01' });
+  const first = await signAgreement(pdf, { signatory: { party: 'partner', index: 1 }, signer, date: '2023-05-30' });
+  const second = await signAgreement(first.bytes, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-06-01' });
   assert.deepEqual(second.remaining, []);
 });

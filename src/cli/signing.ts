@@ -136,7 +136,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       const store = openKeyStore(dataDir(opts.data));
       const result = await signAgreement(input, {
         signatory: opts.signatory,
-        identity: (person, at) => store.identityFor(person, { at }),
+        signer: (person, at) => store.signerFor(person, { at }),
         place: opts.place,
         date: opts.date,
         image,

@@ -13,8 +13,9 @@ import { linkValidityDays, mailFrom, publicBaseUrl, reminderDays } from '../conf
 import { formatEuro } from '../compose/format.ts';
 import { readAgreementPdf, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import { recompose } from '../sign/reproduce.ts';
-import { signAgreement } from '../sign/sign.ts';
-import type { SigningIdentity, TimestampAuthority } from '../sign/identity.ts';
+import { completeSignature, prepareSignature, type PreparedSignature, type SignResult } from '../sign/sign.ts';
+import type { TimestampAuthority } from '../sign/identity.ts';
+import type { Signer, SignerKind } from '../sign/signer.ts';
 import { choosePassphrase, KeyStore } from '../sign/keys.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
 import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, type StoredFile } from '../store/files.ts';
@@ -113,6 +114,48 @@ export interface SignOptions {
   place?: string;
   date?: string;
   image?: Uint8Array;
+  /** The signatory's own key (PKCS#11, CSC); absent = the key store (embedded default, a simple signature). */
+  signer?: Signer;
+}
+
+/** How a signature reached the service, for the audit trail. */
+interface How {
+  actor: string;
+  tokenId?: number;
+  via: 'link' | 'ministry-batch' | 'upload' | 'remote';
+  batch?: string;
+  batchSize?: number;
+}
+
+interface PreparedStep {
+  snap: Snapshot;
+  signatory: SignatoryRow;
+  currentFile: StoredFile;
+  prepared: PreparedSignature;
+}
+
+/** A signed revision ready to be stored, however it was made (in the app or uploaded). */
+export interface SignedBytes {
+  bytes: Uint8Array;
+  certificate: Uint8Array;
+  signingTime: Date;
+  place: string;
+  date: string;
+  signerKind: SignerKind | 'upload';
+  signerDescription: string;
+}
+
+function signedBytesOf(result: SignResult, signer: Signer): SignedBytes {
+  return { bytes: result.bytes, certificate: signer.certificate, signingTime: result.signingTime, place: result.place, date: result.date, signerKind: signer.kind, signerDescription: signer.description };
+}
+
+/** One envelope's result in a ministry batch. */
+export interface BatchResult {
+  envelopeId: number;
+  outcome?: SignOutcome;
+  error?: string;
+  /** true when the envelope was not touched because the batch stopped before it (retry signs it). */
+  untouched?: boolean;
 }
 
 export interface SignOutcome {
@@ -474,52 +517,129 @@ export class SigningService {
    * caller, one signature and audit event per envelope, each in its own transaction. A failure on
    * one envelope is reported and does not stop the others.
    */
-  async signAsMinistry(envelopeIds: number[], signer: { name: string; actor?: string } & SignOptions): Promise<{ envelopeId: number; outcome?: SignOutcome; error?: string }[]> {
+  async signAsMinistry(envelopeIds: number[], signer: { name: string; actor?: string } & SignOptions): Promise<BatchResult[]> {
     const batch = randomBytes(8).toString('hex');
-    const results: { envelopeId: number; outcome?: SignOutcome; error?: string }[] = [];
+    const how = { actor: signer.actor ?? `${signer.name} (Ministerium)`, via: 'ministry-batch' as const, batch, batchSize: envelopeIds.length };
+    const turnOf = (envelopeId: number) => {
+      const snap = this.snapshot(envelopeId);
+      if (snap.envelope.status !== 'open') throw new EnvelopeError(`envelope ${envelopeId} is ${ENVELOPE_STATUS_LABELS[snap.envelope.status]}`);
+      const current = SigningService.current(snap)!;
+      if (current.party !== 'ministry' || current.name !== signer.name) {
+        throw new NotYourTurnError(`envelope ${envelopeId}: it is ${current.name}'s (${current.role}) turn, not ${signer.name}'s`);
+      }
+      return { snap, current };
+    };
+    const failure = (envelopeId: number, err: unknown): BatchResult => {
+      if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) throw err;
+      return { envelopeId, error: err instanceof ConflictError ? `envelope ${envelopeId} was changed by someone else meanwhile; sign it again` : err.message };
+    };
+    if (!signer.signer) {
+      const results: BatchResult[] = [];
+      for (const envelopeId of envelopeIds) {
+        try {
+          const outcome = await this.withRetries(async () => {
+            const { snap, current } = turnOf(envelopeId);
+            return this.applySignature(snap, current, signer, how);
+          });
+          results.push({ envelopeId, outcome });
+        } catch (err) {
+          results.push(failure(envelopeId, err));
+        }
+      }
+      return results;
+    }
+    return this.signBatchWithOwnKey(envelopeIds, signer.signer, signer, how, turnOf, failure);
+  }
+
+  /**
+   * The signatory's own key (card, HSM, remote): every document is prepared first, then the key is
+   * authorised once for all their digests (one PIN entry; one CSC credentials/authorize), then each
+   * is signed and committed in turn. When the key fails at document k, 1…k-1 stay signed and
+   * k…n are left untouched (reported), so running the batch again completes it.
+   */
+  private async signBatchWithOwnKey(
+    envelopeIds: number[],
+    key: Signer,
+    opts: SignOptions,
+    how: How,
+    turnOf: (id: number) => { snap: Snapshot; current: SignatoryRow },
+    failure: (id: number, err: unknown) => BatchResult,
+  ): Promise<BatchResult[]> {
+    const results = new Map<number, BatchResult>();
+    const steps: PreparedStep[] = [];
     for (const envelopeId of envelopeIds) {
       try {
-        const outcome = await this.withRetries(async () => {
-          const snap = this.snapshot(envelopeId);
-          if (snap.envelope.status !== 'open') throw new EnvelopeError(`envelope ${envelopeId} is ${ENVELOPE_STATUS_LABELS[snap.envelope.status]}`);
-          const current = SigningService.current(snap)!;
-          if (current.party !== 'ministry' || current.name !== signer.name) {
-            throw new NotYourTurnError(`envelope ${envelopeId}: it is ${current.name}'s (${current.role}) turn, not ${signer.name}'s`);
-          }
-          return this.applySignature(snap, current, signer, { actor: signer.actor ?? `${signer.name} (Ministerium)`, via: 'ministry-batch', batch, batchSize: envelopeIds.length });
-        });
-        results.push({ envelopeId, outcome });
+        const { snap, current } = turnOf(envelopeId);
+        steps.push(await this.prepareStep(snap, current, opts, key));
       } catch (err) {
-        if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) throw err;
-        results.push({ envelopeId, error: err.message });
+        results.set(envelopeId, failure(envelopeId, err));
       }
     }
-    return results;
+    if (steps.length) {
+      // A refused authorisation (wrong PIN, locked card, service down) signs nothing: the caller reports it.
+      const session = await key.authorize(steps.map((s) => s.prepared.digest));
+      try {
+        for (let k = 0; k < steps.length; k++) {
+          const step = steps[k]!;
+          const id = step.snap.envelope.id;
+          let signed: SignResult;
+          try {
+            signed = await completeSignature(step.prepared, session, this.tsa);
+          } catch (err) {
+            if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) throw err;
+            results.set(id, { envelopeId: id, error: err.message, untouched: true });
+            for (const rest of steps.slice(k + 1)) {
+              results.set(rest.snap.envelope.id, { envelopeId: rest.snap.envelope.id, error: `not signed: the batch stopped at envelope ${id} (${err.message})`, untouched: true });
+            }
+            break;
+          }
+          try {
+            results.set(id, { envelopeId: id, outcome: await this.commitStep(step, signedBytesOf(signed, key), how) });
+          } catch (err) {
+            results.set(id, failure(id, err));
+          }
+        }
+      } finally {
+        await session.close();
+      }
+    }
+    return envelopeIds.map((id) => results.get(id)!);
   }
 
   // ───────────────────────────── signing ─────────────────────────────
 
-  private async applySignature(
-    snap: Snapshot,
-    signatory: SignatoryRow,
-    opts: SignOptions,
-    how: { actor: string; tokenId?: number; via: 'link' | 'ministry-batch'; batch?: string; batchSize?: number },
-  ): Promise<SignOutcome> {
+  /** Key-store signing (prepare, sign, commit) as one retried unit: a conflict simply prepares again. */
+  private async applySignature(snap: Snapshot, signatory: SignatoryRow, opts: SignOptions, how: How): Promise<SignOutcome> {
+    const step = await this.prepareStep(snap, signatory, opts, opts.signer);
+    const session = await step.prepared.signer.authorize([step.prepared.digest]);
+    try {
+      return await this.commitStep(step, signedBytesOf(await completeSignature(step.prepared, session, this.tsa), step.prepared.signer), how);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** Everything up to the signature value: checks, stamp, byte range, the digest the signer signs. */
+  private async prepareStep(snap: Snapshot, signatory: SignatoryRow, opts: SignOptions, signer?: Signer): Promise<PreparedStep> {
     const currentFile = fileById(this.db, snap.envelope.current_file_id);
     const before = readStoredFile(this.store.dataDir, currentFile);
-    const signingTime = this.store.clock();
-    let identity: SigningIdentity | undefined;
-    const result = await signAgreement(before, {
+    const prepared = await prepareSignature(before, {
       signatory: parseSignatoryRef(signatory.ref),
-      identity: async (person, at) => (identity = await this.keys.identityFor(person, { at })),
+      signer: signer ?? ((person, at) => this.keys.signerFor(person, { at })),
       place: opts.place,
       date: opts.date,
       image: opts.image,
-      tsa: this.tsa,
-      signingTime,
+      tsa: !!this.tsa,
+      signingTime: this.store.clock(),
     });
-    const cert = new X509Certificate(identity!.certificate);
-    const at = signingTime.toISOString();
+    return { snap, signatory, currentFile, prepared };
+  }
+
+  /** Stores a signed step (or the final document) with its events and messages, if the envelope is unchanged since `step.snap`. */
+  private async commitStep(step: { snap: Snapshot; signatory: SignatoryRow; currentFile: StoredFile }, result: SignedBytes, how: How): Promise<SignOutcome> {
+    const { snap, signatory, currentFile } = step;
+    const cert = new X509Certificate(result.certificate);
+    const at = result.signingTime.toISOString();
     const shaBefore = currentFile.sha256;
     const shaAfter = sha256Hex(result.bytes);
     const remaining = snap.signatories.filter((s) => s.status === 'pending' && s.id !== signatory.id);
@@ -540,6 +660,7 @@ export class SigningService {
       for (const s of snap.signatories) if (s.email) messages.push(await this.prepareMessage(after, 'completed', s, { completedFiles: names }));
       messages.push(await this.prepareMessage(after, 'completed', null, { completedFiles: names }));
     }
+    const subject = cert.subject.split('\n').join(', ');
     const events: EventDraft[] = [
       {
         type: 'signed',
@@ -554,7 +675,8 @@ export class SigningService {
           place: result.place,
           date: result.date,
           via: how.via,
-          certificate: { subject: cert.subject.split('\n').join(', '), serial: cert.serialNumber, sha256: sha256Hex(identity!.certificate) },
+          signer: { kind: result.signerKind, description: result.signerDescription },
+          certificate: { subject, issuer: cert.issuer.split('\n').join(', '), serial: cert.serialNumber, sha256: sha256Hex(result.certificate) },
           ...(how.batch ? { batch: how.batch, batchSize: how.batchSize } : {}),
         },
       },
@@ -577,10 +699,10 @@ export class SigningService {
         this.db.prepare('UPDATE link_tokens SET revoked_at = ? WHERE signatory_id = ? AND used_at IS NULL AND revoked_at IS NULL').run(now, signatory.id);
         const updated = this.db
           .prepare(
-            `UPDATE signatories SET status = 'signed', signed_at = ?, place = ?, stamp_date = ?, certificate_subject = ?, certificate_issuer = ?, certificate_serial = ?, certificate_sha256 = ?
+            `UPDATE signatories SET status = 'signed', signed_at = ?, place = ?, stamp_date = ?, certificate_subject = ?, certificate_issuer = ?, certificate_serial = ?, certificate_sha256 = ?, signer_kind = ?
              WHERE id = ? AND status = 'pending'`,
           )
-          .run(at, result.place, result.date, cert.subject.split('\n').join(', '), cert.issuer.split('\n').join(', '), cert.serialNumber, sha256Hex(identity!.certificate), signatory.id);
+          .run(at, result.place, result.date, subject, cert.issuer.split('\n').join(', '), cert.serialNumber, sha256Hex(result.certificate), result.signerKind, signatory.id);
         if (updated.changes !== 1) throw new ConflictError('the signatory');
         this.db.prepare('UPDATE envelopes SET current_file_id = ? WHERE id = ?').run(files.signed!.id, snap.envelope.id);
         if (completed) this.closeEnvelope(snap, 'completed', now);

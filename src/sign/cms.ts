@@ -12,6 +12,7 @@ import { createHash, createPublicKey, constants, sign as nodeSign, verify as nod
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { SigningIdentity, TimestampAuthority } from './identity.ts';
+import { PSS_SALT_LENGTH, type SignatureScheme } from './signer.ts';
 
 export class CmsError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -33,6 +34,7 @@ export const OID = {
   sha256: '2.16.840.1.101.3.4.2.1',
   rsaEncryption: '1.2.840.113549.1.1.1',
   rsassaPss: '1.2.840.113549.1.1.10',
+  mgf1: '1.2.840.113549.1.1.8',
   sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
   ecPublicKey: '1.2.840.10045.2.1',
   ecdsaWithSHA256: '1.2.840.10045.4.3.2',
@@ -307,11 +309,26 @@ function signingCertificateV2Attribute(cert: CertificateParts): Uint8Array {
 function signatureAlgorithmFor(key: KeyObject): Uint8Array {
   switch (key.asymmetricKeyType) {
     case 'rsa':
-      return der.algorithm(OID.sha256WithRSAEncryption, der.null());
+      return signatureAlgorithmIdentifier('rsa-pkcs1');
     case 'ec':
-      return der.algorithm(OID.ecdsaWithSHA256);
+      return signatureAlgorithmIdentifier('ecdsa');
     default:
       throw new CmsError(`unsupported signing key type "${key.asymmetricKeyType}" (RSA or EC keys are supported)`);
+  }
+}
+
+/** The SignerInfo's signatureAlgorithm for a scheme (SHA-256 throughout; PSS with MGF1-SHA-256 and a 32-byte salt). */
+export function signatureAlgorithmIdentifier(scheme: SignatureScheme): Uint8Array {
+  switch (scheme) {
+    case 'rsa-pkcs1':
+      return der.algorithm(OID.sha256WithRSAEncryption, der.null());
+    case 'ecdsa':
+      return der.algorithm(OID.ecdsaWithSHA256);
+    case 'rsa-pss': {
+      const sha256Id = der.algorithm(OID.sha256, der.null());
+      const params = der.seq(der.context(0, sha256Id), der.context(1, der.algorithm(OID.mgf1, sha256Id)), der.context(2, der.smallInteger(PSS_SALT_LENGTH)));
+      return der.algorithm(OID.rsassaPss, params);
+    }
   }
 }
 
@@ -344,46 +361,96 @@ export interface SignedDataParams {
 }
 
 /**
- * A DER ContentInfo(SignedData) with one SignerInfo (sid issuerAndSerialNumber, SHA-256) whose
- * signed attributes are contentType, messageDigest and signingCertificateV2 — and nothing else.
+ * The signed attributes of our SignerInfos as the DER SET OF that is signed: contentType,
+ * messageDigest and signingCertificateV2 — and nothing else (no signingTime: PAdES baseline
+ * forbids it).
  */
-export async function buildSignedData(p: SignedDataParams): Promise<Uint8Array> {
-  if (p.contentDigest.length !== 32) throw new CmsError(`the content digest must be a 32-byte SHA-256 value, got ${p.contentDigest.length} bytes`);
-  const signer = certificateParts(p.identity.certificate);
-  assertKeyMatchesCertificate(p.identity.privateKey, signer);
+export function signedAttributesFor(certificate: Uint8Array, contentDigest: Uint8Array, eContentType: string = OID.data): Uint8Array {
+  if (contentDigest.length !== 32) throw new CmsError(`the content digest must be a 32-byte SHA-256 value, got ${contentDigest.length} bytes`);
+  const signer = certificateParts(certificate);
+  return der.setOf([der.attribute(OID.contentType, oid(eContentType)), der.attribute(OID.messageDigest, der.octetString(contentDigest)), signingCertificateV2Attribute(signer)]);
+}
 
-  const signedAttributes = [der.attribute(OID.contentType, oid(p.eContentType)), der.attribute(OID.messageDigest, der.octetString(p.contentDigest)), signingCertificateV2Attribute(signer)];
-  const signedAttrsSet = der.setOf(signedAttributes); // what is signed: the DER SET OF (tag 0x31)
-  const { signature, algorithm } = signSha256(signedAttrsSet, p.identity.privateKey);
-  const signedAttrsImplicit = Uint8Array.from(signedAttrsSet); // as stored: [0] IMPLICIT
+export interface AssembleParams {
+  certificate: Uint8Array;
+  chain: Uint8Array[];
+  /** As returned by signedAttributesFor (tag 0x31). */
+  signedAttributes: Uint8Array;
+  /** DER AlgorithmIdentifier of the signature (signatureAlgorithmIdentifier). */
+  signatureAlgorithm: Uint8Array;
+  signature: Uint8Array;
+  eContentType?: string;
+  eContent?: Uint8Array;
+  includeCertificates?: boolean;
+  unsignedAttributes?: Uint8Array[];
+}
+
+/** A DER ContentInfo(SignedData) with one SignerInfo (sid issuerAndSerialNumber, SHA-256) around a signature made elsewhere. */
+export function assembleSignedData(p: AssembleParams): Uint8Array {
+  const signer = certificateParts(p.certificate);
+  const eContentType = p.eContentType ?? OID.data;
+  const signedAttrsImplicit = Uint8Array.from(p.signedAttributes); // as stored: [0] IMPLICIT
   signedAttrsImplicit[0] = 0xa0;
-
-  const unsigned = p.unsignedAttributes ? await p.unsignedAttributes(signature) : [];
+  const unsigned = p.unsignedAttributes ?? [];
   const signerInfo = der.seq(
     der.smallInteger(1),
     der.seq(signer.issuer, signer.serialDer),
     der.algorithm(OID.sha256),
     signedAttrsImplicit,
-    algorithm,
-    der.octetString(signature),
+    p.signatureAlgorithm,
+    der.octetString(p.signature),
     ...(unsigned.length ? [tlv(0xa1, ...[...unsigned].sort(compareDer))] : []),
   );
 
   const certificates: Uint8Array[] = [];
   if (p.includeCertificates ?? true) {
-    for (const c of [signer.der, ...p.identity.chain.map((c) => certificateParts(c).der)]) {
+    for (const c of [signer.der, ...p.chain.map((c) => certificateParts(c).der)]) {
       if (!certificates.some((x) => equalBytes(x, c))) certificates.push(c);
     }
   }
   const signedData = der.seq(
-    der.smallInteger(p.eContentType === OID.data ? 1 : 3),
+    der.smallInteger(eContentType === OID.data ? 1 : 3),
     der.set(der.algorithm(OID.sha256)),
-    der.seq(oid(p.eContentType), ...(p.eContent ? [der.context(0, der.octetString(p.eContent))] : [])),
+    der.seq(oid(eContentType), ...(p.eContent ? [der.context(0, der.octetString(p.eContent))] : [])),
     // A SET OF in DER order (leaf first is not guaranteed; CMS gives the order no meaning — readers use the sid).
     ...(certificates.length ? [tlv(0xa0, ...[...certificates].sort(compareDer))] : []),
     der.set(signerInfo),
   );
   return der.seq(oid(OID.signedData), der.context(0, signedData));
+}
+
+/**
+ * A DER ContentInfo(SignedData) with one SignerInfo (sid issuerAndSerialNumber, SHA-256) whose
+ * signed attributes are contentType, messageDigest and signingCertificateV2 — signed with a key
+ * this process holds (time-stamp tokens, tests).
+ */
+export async function buildSignedData(p: SignedDataParams): Promise<Uint8Array> {
+  const signedAttributes = signedAttributesFor(p.identity.certificate, p.contentDigest, p.eContentType);
+  assertKeyMatchesCertificate(p.identity.privateKey, certificateParts(p.identity.certificate));
+  const { signature, algorithm } = signSha256(signedAttributes, p.identity.privateKey);
+  const unsignedAttributes = p.unsignedAttributes ? await p.unsignedAttributes(signature) : [];
+  return assembleSignedData({
+    certificate: p.identity.certificate,
+    chain: p.identity.chain,
+    signedAttributes,
+    signatureAlgorithm: algorithm,
+    signature,
+    eContentType: p.eContentType,
+    eContent: p.eContent,
+    includeCertificates: p.includeCertificates,
+    unsignedAttributes,
+  });
+}
+
+/** The id-aa-signatureTimeStampToken attribute for a signature value (PAdES B-T), checked against its imprint. */
+export async function signatureTimestampAttribute(tsa: TimestampAuthority, signatureValue: Uint8Array): Promise<Uint8Array> {
+  const imprint = sha256(signatureValue);
+  const token = firstElement(await tsa.timestamp(imprint, 'SHA-256'), 'time-stamp token').bytes;
+  const parsed = parseTimeStampToken(token);
+  if (parsed.imprintAlgorithm !== OID.sha256 || !equalBytes(parsed.imprint, imprint)) {
+    throw new CmsError('the time-stamp authority returned a token for a different message imprint');
+  }
+  return der.attribute(OID.signatureTimeStampToken, token);
 }
 
 export interface CadesOptions {
@@ -405,17 +472,7 @@ export async function buildCadesSignature(opts: CadesOptions): Promise<Uint8Arra
     identity: opts.identity,
     eContentType: OID.data,
     contentDigest: opts.documentDigest,
-    unsignedAttributes: tsa
-      ? async (signatureValue) => {
-          const imprint = sha256(signatureValue);
-          const token = firstElement(await tsa.timestamp(imprint, 'SHA-256'), 'time-stamp token').bytes;
-          const parsed = parseTimeStampToken(token);
-          if (parsed.imprintAlgorithm !== OID.sha256 || !equalBytes(parsed.imprint, imprint)) {
-            throw new CmsError('the time-stamp authority returned a token for a different message imprint');
-          }
-          return [der.attribute(OID.signatureTimeStampToken, token)];
-        }
-      : undefined,
+    unsignedAttributes: tsa ? async (signatureValue) => [await signatureTimestampAttribute(tsa, signatureValue)] : undefined,
   });
 }
 

@@ -22,6 +22,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import forge from 'node-forge';
 import type { SignatoryPerson, SigningIdentity } from './identity.ts';
+import { identitySigner, SIGNER_KIND_LABELS, type Signer } from './signer.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
 
 /** Used only when ZV_KEY_PASSPHRASE is unset in dev mode; it is public, so it protects nothing. */
@@ -182,6 +183,14 @@ export class KeyStore {
    * certificate, issued on first use and reused for the same name + role + organisation.
    * Refused when the certificate is not valid at `at` (default now), the signing time.
    */
+  /** The key-store signer for a person (see identityFor): a key this server holds, legally a simple signature. */
+  async signerFor(person: SignatoryPerson, opts: { at?: Date } = {}): Promise<Signer> {
+    const identity = await this.identityFor(person, opts);
+    return identitySigner(identity, {
+      description: `${SIGNER_KIND_LABELS.keystore}: ${identity.source === 'pkcs12' ? 'importiertes PKCS#12-Zertifikat' : 'Zertifikat der Zielwerk-Demo-CA'} für ${person.name}`,
+    });
+  }
+
   identityFor(person: SignatoryPerson, opts: { at?: Date } = {}): Promise<SigningIdentity> {
     return this.exclusive(async () => {
       const p = checkPerson(person);

@@ -7,8 +7,11 @@
  * (/SigFlags), and new objects (signature dictionary, appearance XObject with its font and
  * image). Page content is never rewritten — the verifier checks exactly that.
  *
- * All checks (signatory known, field unsigned, order, certificate validity, date, image) run
- * before anything is produced; the caller writes the result atomically.
+ * Signing is two steps so that a batch can be authorised once: `prepareSignature` does every
+ * check (signatory known, field unsigned, order, certificate validity, date, image), builds the
+ * update with a zeroed /Contents and returns the digest the signer must sign; `completeSignature`
+ * embeds the signer's value (plus a time-stamp) into the reserved space. `signAgreement` does both
+ * with one signer. Nothing is written here; the caller stores the result atomically.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfString } from '@libpdf/core';
@@ -18,8 +21,9 @@ import { isValidIsoDate } from '../model/agreement.ts';
 import { BODY_SIZE, pdfDate } from '../render/pdf/index.ts';
 import { AgreementPdfError, deref, findField, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
 import type { SignatoryRef } from './agreement-pdf.ts';
-import { buildCadesSignature } from './cms.ts';
-import type { SignatoryPerson, SigningIdentity, TimestampAuthority } from './identity.ts';
+import { assembleSignedData, sha256, signatureAlgorithmIdentifier, signatureTimestampAttribute, signedAttributesFor } from './cms.ts';
+import type { SignatoryPerson, TimestampAuthority } from './identity.ts';
+import type { Signer, SigningSession } from './signer.ts';
 import { printedPlaces, recompose } from './reproduce.ts';
 import { checkSignatureImage, renderStamp } from './stamp.ts';
 import type { Rect } from './stamp.ts';
@@ -28,8 +32,8 @@ export class SignError extends Error {}
 
 export interface SignOptions {
   signatory: SignatoryRef;
-  /** The signer's key and certificate, or a key store look-up for the signatory (called after all document checks). */
-  identity: SigningIdentity | ((person: SignatoryPerson, at: Date) => Promise<SigningIdentity>);
+  /** The signer (key store, PKCS#11, CSC), or a look-up for the signatory (called after all document checks). */
+  signer: Signer | ((person: SignatoryPerson, at: Date) => Promise<Signer>);
   /** The date stamped after "<place>, den" (ISO yyyy-mm-dd); defaults to the signing day. */
   date?: string;
   /** Defaults to the place printed in the party's column (the seat). */
@@ -76,8 +80,8 @@ export function formatSigningTime(d: Date): string {
 
 const isoDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);
 
-function checkCertificate(identity: SigningIdentity, at: Date): X509Certificate {
-  const cert = new X509Certificate(identity.certificate);
+function checkCertificate(signer: Signer, at: Date): X509Certificate {
+  const cert = new X509Certificate(signer.certificate);
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
   if (at < from) throw new SignError(`the certificate of ${cert.subject.split('\n').join(', ')} is not valid yet (valid from ${from.toISOString()})`);
@@ -89,12 +93,58 @@ const union = (a: Rect, b: Rect): Rect => [Math.min(a[0], b[0]), Math.min(a[1], 
 const numbers = (arr: PdfArray | undefined): number[] => (arr ? arr.toArray().map((n) => (n instanceof PdfNumber ? n.value : NaN)) : []);
 
 /** Room for the CMS: certificates, signed attributes, the signature and (if any) a time-stamp token. */
-function contentsSize(identity: SigningIdentity, tsa: boolean): number {
-  const certs = identity.certificate.length + identity.chain.reduce((n, c) => n + c.length, 0);
+function contentsSize(signer: Signer, tsa: boolean): number {
+  const certs = signer.certificate.length + signer.chain.reduce((n, c) => n + c.length, 0);
   return 2048 + certs + (tsa ? 8192 : 0);
 }
 
+/** An update ready for its signature value: what the signer signs, and where the CMS goes. */
+export interface PreparedSignature {
+  /** The signed attributes' SHA-256: what the signer signs. */
+  digest: Uint8Array;
+  /** The DER signed attributes over the byte-range digest. */
+  signedAttributes: Uint8Array;
+  signer: Signer;
+  /** The input plus the update, /Contents still zero. */
+  bytes: Buffer;
+  contentsStart: number;
+  contentsEnd: number;
+  /** Everything SignResult reports except the bytes. */
+  result: Omit<SignResult, 'bytes'>;
+}
+
+/** Signs one field with one signer: prepare, authorise this one digest, sign, complete. */
 export async function signAgreement(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
+  const prepared = await prepareSignature(input, opts);
+  const session = await prepared.signer.authorize([prepared.digest]);
+  try {
+    return await completeSignature(prepared, session, opts.tsa);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Embeds the signature value the session makes for `prepared` (plus a signature time-stamp when a TSA is given). */
+export async function completeSignature(prepared: PreparedSignature, session: SigningSession, tsa?: TimestampAuthority): Promise<SignResult> {
+  const { signer, signedAttributes } = prepared;
+  const signature = await session.sign({ digest: prepared.digest, data: signedAttributes });
+  const cms = assembleSignedData({
+    certificate: signer.certificate,
+    chain: signer.chain,
+    signedAttributes,
+    signatureAlgorithm: signatureAlgorithmIdentifier(signer.scheme),
+    signature,
+    unsignedAttributes: tsa ? [await signatureTimestampAttribute(tsa, signature)] : [],
+  });
+  const hex = Buffer.from(cms).toString('hex');
+  const { contentsStart, contentsEnd } = prepared;
+  if (hex.length > contentsEnd - contentsStart - 2) throw new SignError('internal: the signature is larger than the space reserved for it');
+  const out = Buffer.from(prepared.bytes); // the prepared bytes stay reusable (a retry signs them again)
+  out.write(hex, contentsStart + 1, 'latin1');
+  return { ...prepared.result, bytes: new Uint8Array(out.buffer, out.byteOffset, out.length) };
+}
+
+export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions, 'tsa'> & { tsa?: TimestampAuthority | boolean }): Promise<PreparedSignature> {
   const signingTime = opts.signingTime ?? new Date();
   let doc;
   try {
@@ -137,9 +187,8 @@ export async function signAgreement(input: Uint8Array, opts: SignOptions): Promi
   if (!place) throw new SignError('--place must not be empty');
   if (place.length > 60) throw new SignError('--place must be at most 60 characters');
   const organisation = entry.party === 'ministry' ? composed.resolved.ministry.name : composed.resolved.partner.name;
-  const identity =
-    typeof opts.identity === 'function' ? await opts.identity({ name: entry.name, role: entry.role, organisation }, signingTime) : opts.identity;
-  checkCertificate(identity, signingTime);
+  const signer = typeof opts.signer === 'function' ? await opts.signer({ name: entry.name, role: entry.role, organisation }, signingTime) : opts.signer;
+  checkCertificate(signer, signingTime);
   const dateStyle = doc.metadata.dateStyle === 'numeric' ? 'numeric' : 'long';
   const dateText = formatDate(date, dateStyle);
 
@@ -170,7 +219,7 @@ export async function signAgreement(input: Uint8Array, opts: SignOptions): Promi
     Filter: PdfName.of('Adobe.PPKLite'),
     SubFilter: PdfName.of('ETSI.CAdES.detached'),
     ByteRange: new PdfArray([0, 9999999999, 9999999999, 9999999999].map((n) => PdfNumber.of(n))),
-    Contents: PdfString.fromHex('00'.repeat(contentsSize(identity, !!opts.tsa))),
+    Contents: PdfString.fromHex('00'.repeat(contentsSize(signer, !!opts.tsa))),
     M: PdfString.fromString(pdfDate(signingTime)),
     Name: PdfString.fromString(entry.name),
     Location: PdfString.fromString(place),
@@ -188,23 +237,26 @@ export async function signAgreement(input: Uint8Array, opts: SignOptions): Promi
     throw new SignError('internal: the PDF could not be saved as an incremental update; nothing was signed');
   }
   const { contentsStart, contentsEnd } = patchByteRange(out, input.length);
-  const digest = createHash('sha256').update(out.subarray(0, contentsStart)).update(out.subarray(contentsEnd)).digest();
-  const cms = await buildCadesSignature({ identity, documentDigest: digest, tsa: opts.tsa });
-  const hex = Buffer.from(cms).toString('hex');
-  if (hex.length > contentsEnd - contentsStart - 2) throw new SignError('internal: the signature is larger than the space reserved for it');
-  out.write(hex, contentsStart + 1, 'latin1');
-
+  const documentDigest = createHash('sha256').update(out.subarray(0, contentsStart)).update(out.subarray(contentsEnd)).digest();
+  const signedAttributes = signedAttributesFor(signer.certificate, documentDigest);
   return {
-    bytes: new Uint8Array(out.buffer, out.byteOffset, out.length),
-    fieldName: entry.fieldName,
-    name: entry.name,
-    role: entry.role,
-    place,
-    date,
-    signingTime,
-    remaining: doc.fields
-      .filter((f) => !f.signature && f !== field)
-      .map((f) => ({ ref: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role })),
+    digest: sha256(signedAttributes),
+    signedAttributes,
+    signer,
+    bytes: out,
+    contentsStart,
+    contentsEnd,
+    result: {
+      fieldName: entry.fieldName,
+      name: entry.name,
+      role: entry.role,
+      place,
+      date,
+      signingTime,
+      remaining: doc.fields
+        .filter((f) => !f.signature && f !== field)
+        .map((f) => ({ ref: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role })),
+    },
   };
 }
 

@@ -210,4 +210,19 @@ export const MIGRATIONS: readonly Migration[] = [
   /* 5: a link's holder viewing the same document again is not logged again (page reloads are reads) */ `
   ALTER TABLE link_tokens ADD COLUMN opened_sha256 TEXT;
   `,
+  /* 6: where each signature's key lived; certificates the instance trusts besides its demo CA */ `
+  ALTER TABLE signatories ADD COLUMN signer_kind TEXT CHECK (signer_kind IN ('keystore','pkcs11','csc','upload'));
+  UPDATE signatories SET signer_kind = 'keystore' WHERE status = 'signed';
+
+  CREATE TABLE trust_anchors (
+    sha256      TEXT PRIMARY KEY,               -- lower-case hex of the DER certificate
+    der         BLOB NOT NULL,
+    subject     TEXT NOT NULL,
+    not_after   TEXT NOT NULL,
+    qualified   INTEGER NOT NULL DEFAULT 0,     -- marked as a qualified trust service (issue: level of a signature)
+    source      TEXT NOT NULL,                  -- 'cli', 'web', 'trusted-list'
+    added_at    TEXT NOT NULL,
+    added_by    TEXT NOT NULL
+  );
+  `,
 ];

@@ -47,7 +47,7 @@ export const ref = (text: string): SignatoryRef => {
 
 /** Signs `input` as `signatory` with identities from `store`. */
 export function signWith(store: KeyStore, input: Uint8Array, signatory: string, extra: Partial<SignOptions> = {}): Promise<SignResult> {
-  return signAgreement(input, { signatory: ref(signatory), identity: (p, at) => store.identityFor(p, { at }), ...extra });
+  return signAgreement(input, { signatory: ref(signatory), signer: (p, at) => store.signerFor(p, { at }), ...extra });
 }
 
 /** Signs one after the other; returns the bytes after each signature (index 0 = after the first). */
