@@ -10,7 +10,6 @@ import { zipSync } from 'fflate';
 import { toolVersion } from '../paths.ts';
 import { formatEuro } from '../compose/format.ts';
 import { verifyAgreement, type VerifyReport } from '../sign/verify.ts';
-import { KeyStoreError } from '../sign/keys.ts';
 import { STATUS_LABELS, getAgreement, type AgreementRow, type AgreementStatus } from '../store/agreements.ts';
 import { fileById, MANAGED_DIRS, readStoredFile, sha256Hex } from '../store/files.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
@@ -111,13 +110,9 @@ function entryFor(svc: SigningService, a: AgreementRow): ArchiveEntry {
   };
 }
 
+/** The demo CA (when there is one) and the anchors added with `zv trust add`. */
 export function trustAnchorsOf(svc: SigningService): Uint8Array[] {
-  try {
-    return [svc.keys.caCertificateDer()];
-  } catch (err) {
-    if (err instanceof KeyStoreError) return []; // no Demo-CA yet: nothing is trusted
-    throw err;
-  }
+  return svc.trustAnchors();
 }
 
 export interface RetrievedFile {
@@ -242,8 +237,9 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
     if (paper) manifest.totals.paper++;
     else if (report!.verdict === 'valid' && chain?.ok) manifest.totals.valid++;
   }
-  trust.forEach((der, i) => {
-    const name = `trust/zielwerk-demo-ca${i ? `-${i}` : ''}.cer`;
+  const demoCa = svc.demoCaDer();
+  trust.forEach((der) => {
+    const name = demoCa && sha256Hex(der) === sha256Hex(demoCa) ? 'trust/zielwerk-demo-ca.cer' : `trust/anchor-${sha256Hex(der).slice(0, 16)}.cer`;
     zip[name] = der;
     manifest.trust.push({ name, sha256: sha256Hex(der) });
   });

@@ -3,6 +3,7 @@
  * Refusals print one clear line and leave every file untouched (exit 1).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { dataDir, tsaUrl } from '../config.ts';
@@ -17,9 +18,41 @@ import { HttpTimestampAuthority, TsaError } from '../sign/tsa.ts';
 import { verifyAgreement } from '../sign/verify.ts';
 import type { VerifyReport } from '../sign/verify.ts';
 import { formatReport } from '../sign/report.ts';
+import { SignerError } from '../sign/signer.ts';
+import { UploadRefusedError } from '../sign/external.ts';
+import { openKey, readPemCertificates, type KeyChoice } from '../sign/key-uri.ts';
+import { DB_FILE } from '../store/db.ts';
+import { Store } from '../store/store.ts';
+import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, trustAnchorCertificates, TrustError } from '../store/trust.ts';
 
 /** Errors that mean "refused, nothing written" rather than "crashed". */
-export const REFUSALS = [SignError, KeyStoreError, StampImageError, TsaError, AgreementPdfError];
+export const REFUSALS = [SignError, KeyStoreError, StampImageError, TsaError, AgreementPdfError, SignerError, UploadRefusedError, TrustError];
+
+export interface KeyFlags {
+  key?: string;
+  certificate?: string;
+  chain?: string;
+  rsaPss?: boolean;
+}
+
+/** --key and its companions, on every command that signs. */
+export function addKeyOptions(cmd: Command): Command {
+  return cmd
+    .option('--key <uri>', 'the signatory\'s own key: pkcs11:token=…;object=…?module-path=…&pin-source=file:… (card/HSM) or csc:<credentialID> (remote signing at $ZV_CSC_URL); default: the key store (a simple signature)')
+    .option('--certificate <pem>', 'with --key pkcs11:…: the signer certificate, when the token holds none')
+    .option('--chain <pem>', 'with --key pkcs11:…: intermediate certificates, nearest first')
+    .option('--rsa-pss', 'RSA keys: sign with RSASSA-PSS instead of PKCS#1 v1.5');
+}
+
+/** Opens the chosen key (one PIN entry / one service login), runs `fn`, and always closes it. */
+export async function withKey<T>(flags: KeyFlags, fn: (key: KeyChoice) => Promise<T>): Promise<T> {
+  const key = await openKey(flags.key, { certificate: flags.certificate, chain: flags.chain, scheme: flags.rsaPss ? 'rsa-pss' : undefined });
+  try {
+    return await fn(key);
+  } finally {
+    await key.dispose();
+  }
+}
 
 function openKeyStore(dir: string): KeyStore {
   const choice = choosePassphrase();
@@ -35,7 +68,18 @@ function readInputFile(path: string, what: string): Uint8Array {
   }
 }
 
-/** Trust anchors: --trust PEM files, else the local demo CA of the data directory (if there is one). */
+/** Anchors added with `zv trust add` (none when the data directory has no database yet). */
+function storedAnchors(dir: string): Uint8Array[] {
+  if (!existsSync(resolve(dir, DB_FILE))) return [];
+  const store = Store.open({ dataDir: dir, skipSweep: true });
+  try {
+    return trustAnchorCertificates(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** Trust anchors: --trust PEM files, else the data directory's demo CA (if there is one) and its `zv trust` anchors. */
 function trustAnchors(files: string[], dir: string): Uint8Array[] {
   const pems = files.map((f) => {
     try {
@@ -54,12 +98,73 @@ function trustAnchors(files: string[], dir: string): Uint8Array[] {
     if (!found.length && files[i]) throw new AgreementPdfError(`trust anchor ${files[i]} contains no PEM certificate`);
     for (const m of found) ders.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
   });
+  if (!files.length) ders.push(...storedAnchors(dir));
   return ders;
+}
+
+function withStore<T>(dir: string, fn: (store: Store) => T): T {
+  const store = Store.open({ dataDir: dir, skipSweep: true });
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+function addTrustCommands(program: Command): void {
+  const trust = program.command('trust').description('certificates this instance trusts as signature anchors besides its demo CA (used by verify, uploads and archive check)');
+  trust
+    .command('add')
+    .description('trust a CA certificate (PEM; several blocks are added one by one)')
+    .argument('<pem>', 'CA certificate file')
+    .option('--data <dir>', 'data directory')
+    .option('--actor <name>', 'who does this (kept with the anchor)')
+    .action((file: string, opts: { data?: string; actor?: string }) => {
+      const ders = readPemCertificates(file, 'Die Zertifikatsdatei');
+      withStore(dataDir(opts.data), (store) => {
+        for (const der of ders) {
+          const { anchor, added } = addTrustAnchor(store, der, { addedBy: opts.actor ?? process.env.ZV_ACTOR ?? 'cli' });
+          process.stdout.write(`${added ? 'trusted' : 'already trusted'}: ${anchor.subject}\n  SHA-256 ${anchor.sha256}\n  valid until ${anchor.notAfter.slice(0, 10)}\n`);
+        }
+      });
+    });
+  trust
+    .command('list')
+    .description('list the trust anchors (the demo CA first, if there is one)')
+    .option('--data <dir>', 'data directory')
+    .option('--json', 'JSON output')
+    .action((opts: { data?: string; json?: boolean }) => {
+      const dir = dataDir(opts.data);
+      const ca = resolve(dir, 'keys', 'ca.cert.pem');
+      const demo = existsSync(ca) ? new X509Certificate(readFileSync(ca)) : null;
+      const anchors = existsSync(resolve(dir, DB_FILE)) ? withStore(dir, listTrustAnchors) : [];
+      if (opts.json) {
+        const rows = [
+          ...(demo ? [{ sha256: demo.fingerprint256.replace(/:/g, '').toLowerCase(), subject: demo.subject.split('\n').join(', '), notAfter: new Date(demo.validTo).toISOString(), qualified: false, source: 'demo-ca' }] : []),
+          ...anchors.map(({ der: _der, ...a }) => a),
+        ];
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return;
+      }
+      if (demo) process.stdout.write(`demo-ca  ${demo.subject.split('\n').join(', ')}\n         SHA-256 ${demo.fingerprint256.replace(/:/g, '').toLowerCase()}  (key store; not a qualified trust service)\n`);
+      for (const a of anchors) process.stdout.write(`${a.source.padEnd(8)} ${a.subject}\n         SHA-256 ${a.sha256}  valid until ${a.notAfter.slice(0, 10)}, added ${a.addedAt.slice(0, 10)} by ${a.addedBy}\n`);
+      if (!demo && !anchors.length) process.stdout.write('no trust anchors yet (zv keys init creates the demo CA; zv trust add <pem> adds others)\n');
+    });
+  trust
+    .command('remove')
+    .description('stop trusting an anchor')
+    .argument('<fingerprint>', 'its SHA-256 (hex, as zv trust list prints it; a unique prefix of at least 8 digits)')
+    .option('--data <dir>', 'data directory')
+    .action((fingerprint: string, opts: { data?: string }) => {
+      const removed = withStore(dataDir(opts.data), (store) => removeTrustAnchor(store, fingerprint));
+      process.stdout.write(`removed: ${removed.subject} (SHA-256 ${removed.sha256})\n`);
+    });
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function addSigningCommands(program: Command, setExit: (code: number) => void): void {
+  addTrustCommands(program);
   const keys = program.command('keys').description('the key store: local demo CA, signatory certificates, PKCS#12 import');
   keys
     .command('init')
@@ -106,7 +211,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       process.stdout.write(KeyStore.open(dataDir(opts.data), '').caCertificatePem());
     });
 
-  program
+  const sign = program
     .command('sign')
     .description("sign a signatory's field of an agreement PDF: visible stamp + PAdES signature as an incremental update")
     .argument('<pdf>', 'agreement PDF (generated by zv, possibly already signed by earlier signatories)')
@@ -126,21 +231,23 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
     .option('--image <file>', 'signature image (PNG or JPEG, at most 2 MB)')
     .option('--tsa <url>', 'RFC 3161 time-stamp authority (default: $ZV_TSA_URL; none = PAdES B-B)')
     .option('--force', 'overwrite an existing output file')
-    .option('--data <dir>', 'data directory with the key store')
-    .action(async (pdfPath: string, opts: { signatory: SignatoryRef; out: string; place?: string; date?: string; image?: string; tsa?: string; force?: boolean; data?: string }) => {
+    .option('--data <dir>', 'data directory with the key store');
+  addKeyOptions(sign).action(async (pdfPath: string, opts: { signatory: SignatoryRef; out: string; place?: string; date?: string; image?: string; tsa?: string; force?: boolean; data?: string } & KeyFlags) => {
       const input = readInputFile(pdfPath, 'PDF');
       const sameFile = existsSync(opts.out) && realpathSync(opts.out) === realpathSync(pdfPath);
       if (existsSync(opts.out) && !sameFile && !opts.force) throw new SignError(`${opts.out} exists; choose another --out or pass --force`);
       const image = opts.image ? readInputFile(opts.image, 'signature image') : undefined;
       const url = tsaUrl(opts.tsa);
-      const store = openKeyStore(dataDir(opts.data));
-      const result = await signAgreement(input, {
-        signatory: opts.signatory,
-        signer: (person, at) => store.signerFor(person, { at }),
-        place: opts.place,
-        date: opts.date,
-        image,
-        tsa: url ? new HttpTimestampAuthority(url) : undefined,
+      const result = await withKey(opts, async (key) => {
+        const store = key.signer ? undefined : openKeyStore(dataDir(opts.data));
+        return signAgreement(input, {
+          signatory: opts.signatory,
+          signer: key.signer ?? ((person, at) => store!.signerFor(person, { at })),
+          place: opts.place,
+          date: opts.date,
+          image,
+          tsa: url ? new HttpTimestampAuthority(url) : undefined,
+        });
       });
       // Temp name, fsync, rename: replacing the input (--out = input) or an existing file (--force) is safe too.
       writeFilesAtomically([{ path: opts.out, bytes: result.bytes }]);

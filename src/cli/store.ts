@@ -2,7 +2,7 @@
  * CLI over the store, the signing service and the archive: `zv agreements …`, `zv envelope …`,
  * `zv archive …`, `zv demo`. Thin shells: all logic lives in the services.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -18,6 +18,8 @@ import { download, exportYear, search } from '../archive/archive.ts';
 import { checkArchive } from '../archive/check.ts';
 import { backup, restore } from '../archive/backup.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
+import { addKeyOptions, withKey, type KeyFlags } from './signing.ts';
+import { MAX_UPLOAD_BYTES, UploadRefusedError } from '../sign/external.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -60,6 +62,18 @@ async function withService<T>(opts: { data?: string; tsa?: string }, fn: (svc: S
   } finally {
     svc.close();
   }
+}
+
+/** An uploaded signed PDF: at most 20 MB, read whole (the check compares its prefix with the sent document). */
+function readUpload(path: string): Uint8Array {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new UploadRefusedError(`${path} lässt sich nicht lesen (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, 'not-pdf');
+  }
+  if (size > MAX_UPLOAD_BYTES) throw new UploadRefusedError(`Die Datei ist größer als ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`, 'too-large');
+  return new Uint8Array(readFileSync(path));
 }
 
 /** A personal link (or bare token) from the argument, or from standard input with "-" (keeps it out of the process list). */
@@ -148,7 +162,7 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
         table(['id', 'agreement', 'v', 'status', 'signed', 'waiting for'], rows);
       }),
     );
-  envelope
+  const signMinistry = envelope
     .command('sign-ministry')
     .description('batch signing: the ministry signatory signs every envelope of a year that waits for them (one confirmation)')
     .requiredOption('--signatory <name>', 'the ministry signatory as printed (e.g. "Kai Klose")')
@@ -159,8 +173,8 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
     .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
     .option('--yes', 'confirm without asking')
     .addOption(dataOption())
-    .option('--tsa <url>', 'RFC 3161 time-stamp authority')
-    .action(async (o: { signatory: string; year?: number; type?: string; place?: string; date?: string; image?: string; yes?: boolean; data?: string; tsa?: string }) =>
+    .option('--tsa <url>', 'RFC 3161 time-stamp authority');
+  addKeyOptions(signMinistry).action(async (o: { signatory: string; year?: number; type?: string; place?: string; date?: string; image?: string; yes?: boolean; data?: string; tsa?: string } & KeyFlags) =>
       withService(o, async (svc) => {
         const waiting = svc.awaitingMinistry({ year: o.year, type: o.type, name: o.signatory });
         if (waiting.length === 0) { out(`nothing waits for ${o.signatory}`); return; }
@@ -173,10 +187,15 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
           if (!/^(j|ja|y|yes)$/i.test(answer.trim())) { out("nichts unterzeichnet"); return; }
         }
         const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
-        const results = await svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name: o.signatory, place: o.place, date: o.date, image, actor: `${o.signatory} (Stapelsignatur bestätigt)` });
-        for (const r of results) out(r.outcome ? `signed envelope ${r.envelopeId}${r.outcome.next ? ` → next: ${r.outcome.next.name}` : ' (complete)'}` : `FAILED envelope ${r.envelopeId}: ${r.error}`);
+        // One PIN entry / one service login for the whole batch; the key is closed again afterwards.
+        const results = await withKey(o, async (key) => {
+          if (key.signer) err(`Schlüssel: ${key.signer.description}`);
+          return svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name: o.signatory, place: o.place, date: o.date, image, signer: key.signer, actor: `${o.signatory} (Stapelsignatur bestätigt)` });
+        });
+        for (const r of results) out(r.outcome ? `signed envelope ${r.envelopeId}${r.outcome.next ? ` → next: ${r.outcome.next.name}` : ' (complete)'}` : `${r.untouched ? 'NOT SIGNED' : 'FAILED'} envelope ${r.envelopeId}: ${r.error}`);
         const failed = results.filter((r) => r.error).length;
-        out(`${results.length - failed} of ${results.length} signed`);
+        const untouched = results.filter((r) => r.untouched).length;
+        out(`${results.length - failed} of ${results.length} signed${untouched ? `; ${untouched} untouched — run the command again to sign them` : ''}`);
         if (failed) setExit(1);
       }),
     );
@@ -195,19 +214,28 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
         out(`PDF: ${o.out}`);
       }),
     );
-  envelope
+  const signLink = envelope
     .command('sign')
-    .description('sign through a personal link')
+    .description('sign through a personal link (with the key store, your own key, or by uploading the PDF you signed elsewhere)')
     .argument('<link>', 'the personal link or token ("-" reads it from standard input)')
     .option('--place <place>', 'place stamped after "<Ort>, den" (default: the printed seat)')
     .option('--date <date>', 'date stamped (default: today)', isoDate)
     .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
     .addOption(dataOption())
     .option('--tsa <url>', 'RFC 3161 time-stamp authority')
-    .action(async (link: string, o: { place?: string; date?: string; image?: string; data?: string; tsa?: string }) =>
+    .option('--upload <signed.pdf>', 'the PDF from this link, signed in your field with your own tool (Acrobat, pdfsig …): accepted only as exactly the sent document plus your one signature');
+  addKeyOptions(signLink).action(async (link: string, o: { place?: string; date?: string; image?: string; data?: string; tsa?: string; upload?: string } & KeyFlags) =>
       withService(o, async (svc) => {
+        if (o.upload && (o.key || o.place || o.date || o.image)) throw new InvalidArgumentError('--upload takes the signature as it is in the file: no --key, --place, --date or --image');
+        if (o.upload) {
+          const bytes = readUpload(o.upload);
+          const r = await svc.signWithUpload(await readLink(link), bytes);
+          out(`accepted the signature of ${r.signatory.name} (${r.signatory.role}): ${r.signedPath}`);
+          out(r.completed ? 'the agreement is now completely signed' : `next: ${r.next!.name} (${r.next!.role}) has been notified`);
+          return;
+        }
         const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
-        const r = await svc.signWithLink(await readLink(link), { place: o.place, date: o.date, image });
+        const r = await withKey(o, async (key) => svc.signWithLink(await readLink(link), { place: o.place, date: o.date, image, signer: key.signer }));
         out(`signed by ${r.signatory.name} (${r.signatory.role}): ${r.signedPath}`);
         out(r.completed ? 'the agreement is now completely signed' : `next: ${r.next!.name} (${r.next!.role}) has been notified`);
       }),

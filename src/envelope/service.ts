@@ -16,7 +16,9 @@ import { recompose } from '../sign/reproduce.ts';
 import { completeSignature, prepareSignature, type PreparedSignature, type SignResult } from '../sign/sign.ts';
 import type { TimestampAuthority } from '../sign/identity.ts';
 import type { Signer, SignerKind } from '../sign/signer.ts';
-import { choosePassphrase, KeyStore } from '../sign/keys.ts';
+import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
+import { trustAnchorCertificates } from '../store/trust.ts';
+import { checkExternalSignature } from '../sign/external.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
 import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, type StoredFile } from '../store/files.ts';
 import { ConflictError, faultPoint, Store } from '../store/store.ts';
@@ -234,6 +236,24 @@ export class SigningService {
 
   private get db() {
     return this.store.db;
+  }
+
+  // ───────────────────────────── trust ─────────────────────────────
+
+  /** The demo CA's certificate, or null before the key store is initialised. */
+  demoCaDer(): Uint8Array | null {
+    try {
+      return this.keys.caCertificateDer();
+    } catch (err) {
+      if (err instanceof KeyStoreError) return null;
+      throw err;
+    }
+  }
+
+  /** Trust anchors for verification: the demo CA (if any) and every anchor added with `zv trust add`. */
+  trustAnchors(): Uint8Array[] {
+    const ca = this.demoCaDer();
+    return [...(ca ? [ca] : []), ...trustAnchorCertificates(this.store)];
   }
 
   // ───────────────────────────── reading ─────────────────────────────
@@ -467,18 +487,52 @@ export class SigningService {
     return { snapshot: this.snapshot(row.envelopeId), signatory, pdf, used };
   }
 
+  private assertTurn(snap: Snapshot, signatory: SignatoryRow): void {
+    const current = SigningService.current(snap)!;
+    if (current.id !== signatory.id) {
+      const before = snap.signatories.filter((s) => s.position < signatory.position && s.status === 'pending');
+      throw new NotYourTurnError(`Sie können erst unterzeichnen, wenn ${joinNames(before.map((s) => `${s.name} (${s.role})`))} unterzeichnet ${before.length > 1 ? 'haben' : 'hat'}; Sie werden dann benachrichtigt.`);
+    }
+  }
+
   /** A county signatory signs through their personal link. */
   async signWithLink(link: string, opts: SignOptions = {}): Promise<SignOutcome> {
     return this.withRetries(async () => {
       const { tokenId, signatoryId, envelopeId } = this.resolveLink(link);
       const snap = this.snapshot(envelopeId);
       const signatory = snap.signatories.find((s) => s.id === signatoryId)!;
-      const current = SigningService.current(snap)!;
-      if (current.id !== signatory.id) {
-        const before = snap.signatories.filter((s) => s.position < signatory.position && s.status === 'pending');
-        throw new NotYourTurnError(`Sie können erst unterzeichnen, wenn ${joinNames(before.map((s) => `${s.name} (${s.role})`))} unterzeichnet ${before.length > 1 ? 'haben' : 'hat'}; Sie werden dann benachrichtigt.`);
-      }
+      this.assertTurn(snap, signatory);
       return this.applySignature(snap, signatory, opts, { actor: `${signatory.name} (persönlicher Link)`, tokenId, via: 'link' });
+    });
+  }
+
+  /**
+   * A county signatory uploads the PDF they signed in their own tool. It is checked as exactly the
+   * current document plus their one signature in their field (see sign/external.ts); then the
+   * envelope advances as after an in-app signature. A refusal stores nothing and leaves the link usable.
+   */
+  async signWithUpload(link: string, upload: Uint8Array): Promise<SignOutcome> {
+    return this.withRetries(async () => {
+      const { tokenId, signatoryId, envelopeId } = this.resolveLink(link);
+      const snap = this.snapshot(envelopeId);
+      const signatory = snap.signatories.find((s) => s.id === signatoryId)!;
+      this.assertTurn(snap, signatory);
+      const currentFile = fileById(this.db, snap.envelope.current_file_id);
+      const sent = readStoredFile(this.store.dataDir, currentFile);
+      const accepted = await checkExternalSignature(sent, upload, { signatory: parseSignatoryRef(signatory.ref), trust: this.trustAnchors(), now: this.store.clock() });
+      return this.commitStep(
+        { snap, signatory, currentFile },
+        {
+          bytes: upload,
+          certificate: accepted.certificate,
+          signingTime: accepted.signingTime,
+          place: accepted.place,
+          date: accepted.date,
+          signerKind: 'upload',
+          signerDescription: `extern signiert und hochgeladen (/${accepted.subFilter}${accepted.timestamp ? ', mit Zeitstempel' : ''})`,
+        },
+        { actor: `${signatory.name} (persönlicher Link, Upload)`, tokenId, via: 'upload' },
+      );
     });
   }
 

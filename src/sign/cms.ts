@@ -324,12 +324,15 @@ export function signatureAlgorithmIdentifier(scheme: SignatureScheme): Uint8Arra
       return der.algorithm(OID.sha256WithRSAEncryption, der.null());
     case 'ecdsa':
       return der.algorithm(OID.ecdsaWithSHA256);
-    case 'rsa-pss': {
-      const sha256Id = der.algorithm(OID.sha256, der.null());
-      const params = der.seq(der.context(0, sha256Id), der.context(1, der.algorithm(OID.mgf1, sha256Id)), der.context(2, der.smallInteger(PSS_SALT_LENGTH)));
-      return der.algorithm(OID.rsassaPss, params);
-    }
+    case 'rsa-pss':
+      return der.algorithm(OID.rsassaPss, pssParameters());
   }
+}
+
+/** RSASSA-PSS-params (RFC 4055): SHA-256, MGF1 with SHA-256, a 32-byte salt, trailer 1 (default). */
+export function pssParameters(): Uint8Array {
+  const sha256Id = der.algorithm(OID.sha256, der.null());
+  return der.seq(der.context(0, sha256Id), der.context(1, der.algorithm(OID.mgf1, sha256Id)), der.context(2, der.smallInteger(PSS_SALT_LENGTH)));
 }
 
 /** Signs `data` with SHA-256 (RSA PKCS#1 v1.5, or ECDSA with a DER-encoded r,s pair). */

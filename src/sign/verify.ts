@@ -21,6 +21,8 @@ export type Status = 'valid' | 'invalid' | 'indeterminate';
 export interface SignatureReport {
   field: string;
   signatory: string;
+  /** /SubFilter of the signature dictionary: ETSI.CAdES.detached (ours) or adbe.pkcs7.detached (Acrobat, pdfsig). */
+  subFilter: string | null;
   /** As planned by the generator (the printed name and role). */
   name: string;
   role: string;
@@ -124,6 +126,7 @@ async function verifySignature(
   const report: SignatureReport = {
     field: field.entry.fieldName,
     signatory: formatSignatoryRef(field.entry),
+    subFilter: sig.getName('SubFilter')?.value ?? null,
     name: field.entry.name,
     role: field.entry.role,
     place: text('Location'),
@@ -167,7 +170,13 @@ async function verifySignature(
   }
   const digest = createHash('sha256').update(buf.subarray(0, a)).update(buf.subarray(b, b + c)).digest();
 
-  // 2. CMS.
+  // 2. CMS. Both detached CMS formats a PDF signer writes are read; the older PKCS#7 one has no
+  // PAdES baseline rules (a signingTime attribute is normal there, signing-certificate optional).
+  const cades = report.subFilter === 'ETSI.CAdES.detached';
+  if (!cades && report.subFilter !== 'adbe.pkcs7.detached') {
+    problems.push(`signature format /${report.subFilter ?? '?'} is not supported (ETSI.CAdES.detached or adbe.pkcs7.detached)`);
+    return report;
+  }
   let cms: ParsedCades;
   try {
     cms = await parseCades(contents);
@@ -179,9 +188,9 @@ async function verifySignature(
   if (!report.checks.integrity) problems.push('the signed bytes were changed (digest mismatch)');
   report.checks.signature = cms.signatureValid;
   if (!cms.signatureValid) problems.push('the CMS signature does not verify with the signer certificate');
-  report.checks.signingCertificateAttribute = cms.signingCertificateV2Matches === true;
+  report.checks.signingCertificateAttribute = cms.signingCertificateV2Matches === true || (!cades && cms.signingCertificateV2Matches === null);
   if (!report.checks.signingCertificateAttribute) problems.push('signing-certificate attribute missing or not matching the certificate (certificate swapped?)');
-  if (cms.hasSigningTimeAttribute) problems.push('CMS carries a signingTime attribute (not allowed in PAdES baseline)');
+  if (cades && cms.hasSigningTimeAttribute) problems.push('CMS carries a signingTime attribute (not allowed in PAdES baseline)');
 
   // 3. Certificate chain and validity at the (proven, else claimed) signing time.
   const leaf = new X509Certificate(cms.signerCertificate);

@@ -1,0 +1,77 @@
+/**
+ * A throwaway PKI for tests, made with @peculiar/x509 (independent of the code under test): a
+ * test CA that is not the demo CA, signatory certificates for keys held elsewhere (a SoftHSM2
+ * token, the CSC test server), with or without qcStatements, valid or expired.
+ */
+import { webcrypto, createPublicKey, type KeyObject } from 'node:crypto';
+await import('reflect-metadata');
+const x509 = await import('@peculiar/x509');
+
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
+
+const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
+const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+export interface TestCa {
+  name: string;
+  der: Uint8Array;
+  pem: string;
+  keys: CryptoKeyPair;
+}
+
+export async function testCa(name = 'Zielwerk Test-CA (nur für Tests)'): Promise<TestCa> {
+  const keys = (await crypto.subtle.generateKey({ ...RSA, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: `CN=${name}, O=Zielwerk Tests, C=DE`,
+    notBefore: new Date(Date.now() - 86_400_000),
+    notAfter: new Date(Date.now() + 10 * 365 * 86_400_000),
+    keys,
+    signingAlgorithm: RSA,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { name, der: new Uint8Array(cert.rawData), pem: cert.toString('pem'), keys };
+}
+
+export interface IssueOptions {
+  cn: string;
+  o?: string;
+  /** The subject's public key: SPKI DER or a node KeyObject. */
+  publicKey: Uint8Array | KeyObject;
+  notBefore?: Date;
+  notAfter?: Date;
+  serial?: string;
+}
+
+let serialCounter = 100;
+
+/** A signatory certificate (digitalSignature + nonRepudiation) issued by `ca` for an externally held key. */
+export async function issue(ca: TestCa, o: IssueOptions): Promise<{ der: Uint8Array; pem: string }> {
+  const spki = o.publicKey instanceof Uint8Array ? o.publicKey : new Uint8Array(o.publicKey.export({ type: 'spki', format: 'der' }));
+  const type = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).asymmetricKeyType;
+  const publicKey = await crypto.subtle.importKey('spki', Uint8Array.from(spki), type === 'ec' ? EC : RSA, true, ['verify']);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: o.serial ?? (serialCounter++).toString(16).padStart(4, '0'),
+    issuer: `CN=${ca.name}, O=Zielwerk Tests, C=DE`,
+    subject: `CN=${o.cn}${o.o ? `, O=${o.o}` : ''}, C=DE`,
+    notBefore: o.notBefore ?? new Date(Date.now() - 86_400_000),
+    notAfter: o.notAfter ?? new Date(Date.now() + 3 * 365 * 86_400_000),
+    publicKey,
+    signingKey: ca.keys.privateKey,
+    signingAlgorithm: RSA,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.nonRepudiation, true),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ],
+  });
+  return { der: new Uint8Array(cert.rawData), pem: cert.toString('pem') };
+}
+
+export const toPem = (der: Uint8Array, label = 'CERTIFICATE') => `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${label}-----\n`;
