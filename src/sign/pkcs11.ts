@@ -215,7 +215,8 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
     if (uri.path.object !== undefined) template.label = uri.path.object;
     if (uri.id) template.id = uri.id;
     const found = session.find(template as never);
-    const what = `Schlüssel ${uri.path.object !== undefined ? `„${uri.path.object}“` : `mit id ${uri.id!.toString('hex')}`} auf dem Token „${label}“`;
+    const keyName = `Schlüssel ${uri.path.object !== undefined ? `„${uri.path.object}“` : `mit id ${uri.id!.toString('hex')}`}`;
+    const what = `${keyName} auf dem Token „${label}“`;
     if (found.length === 0) throw new SignerError(`Kein ${what} gefunden.`, 'object-not-found');
     if (found.length > 1) throw new SignerError(`Mehrere Objekte passen: ${what}; geben Sie zusätzlich id=… an.`, 'object-not-found');
     const key = found.items(0).toType<PrivateKey>();
@@ -236,7 +237,7 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
     if (!certificate) {
       const byId = keyId?.length ? session.find({ class: graphene.ObjectClass.CERTIFICATE, id: keyId } as never) : null;
       const candidates = byId && byId.length ? byId : session.find({ class: graphene.ObjectClass.CERTIFICATE, label: keyLabel } as never);
-      if (candidates.length === 0) throw new SignerError(`Auf dem Token „${label}“ liegt kein Zertifikat zum ${what.replace(/^Schlüssel/, 'Schlüssel')}; geben Sie es mit --certificate <pem> an.`, 'certificate');
+      if (candidates.length === 0) throw new SignerError(`Auf dem Token „${label}“ liegt kein Zertifikat zum ${keyName}; geben Sie es mit --certificate <pem> an.`, 'certificate');
       certificate = new Uint8Array(candidates.items(0).toType<import('graphene-pk11').X509Certificate>().value);
     }
     let cert: X509Certificate;

@@ -53,8 +53,10 @@ let serialCounter = 100;
 /** A signatory certificate (digitalSignature + nonRepudiation) issued by `ca` for an externally held key. */
 export async function issue(ca: TestCa, o: IssueOptions): Promise<{ der: Uint8Array; pem: string }> {
   const spki = o.publicKey instanceof Uint8Array ? o.publicKey : new Uint8Array(o.publicKey.export({ type: 'spki', format: 'der' }));
-  const type = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).asymmetricKeyType;
-  const publicKey = await crypto.subtle.importKey('spki', Uint8Array.from(spki), type === 'ec' ? EC : RSA, true, ['verify']);
+  const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  const curve = (key.asymmetricKeyDetails as { namedCurve?: string }).namedCurve;
+  const algorithm = key.asymmetricKeyType === 'ec' ? { ...EC, namedCurve: curve === 'secp384r1' ? 'P-384' : 'P-256' } : RSA;
+  const publicKey = await crypto.subtle.importKey('spki', Uint8Array.from(spki), algorithm, true, ['verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: o.serial ?? (serialCounter++).toString(16).padStart(4, '0'),
     issuer: `CN=${ca.name}, O=Zielwerk Tests, C=DE`,
