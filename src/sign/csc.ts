@@ -109,11 +109,11 @@ export class CscClient {
     try {
       res = await fetch(url, { ...init, signal: AbortSignal.timeout(this.config.timeoutMs), redirect: 'error' });
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
+      const err = e as Error & { cause?: { code?: string; message?: string } };
       if (err.name === 'TimeoutError' || err.name === 'AbortError') {
         throw new SignerError(`Der Fernsignaturdienst ${this.host} antwortet nicht (${what}: keine Antwort nach ${Math.round(this.config.timeoutMs / 1000)} s). Es wurde nichts unterzeichnet.`, 'service-unavailable', { cause: e });
       }
-      throw new SignerError(`Der Fernsignaturdienst ${this.host} ist nicht erreichbar (${what}: ${err.cause?.code ?? err.message}). Es wurde nichts unterzeichnet.`, 'service-unavailable', { cause: e });
+      throw new SignerError(`Der Fernsignaturdienst ${this.host} ist nicht erreichbar (${what}: ${err.cause?.code ?? err.cause?.message ?? err.message}). Es wurde nichts unterzeichnet.`, 'service-unavailable', { cause: e });
     }
     const text = await res.text().catch(() => '');
     let json: unknown;

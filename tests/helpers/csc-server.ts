@@ -34,7 +34,7 @@ export interface CredentialSpec {
 }
 
 export interface Knobs {
-  /** The n-th signatures/signHash call (1-based, counted from now) answers HTTP 503 with server_error. */
+  /** This signatures/signHash call (1-based, counted from the server's start; see failAtSignHash) answers HTTP 503 with server_error. */
   failSignHashAt?: number;
   /** signHash signs SHA-256 of the hash instead of the hash itself. */
   signOtherHash?: boolean;
@@ -42,6 +42,8 @@ export interface Knobs {
   delayMs?: number;
   /** Lifetime of a SAD in seconds (default 300). */
   sadSeconds?: number;
+  /** The SAD expires at once although expiresIn says otherwise (the service's clock disagrees). */
+  sadExpiresAtOnce?: boolean;
 }
 
 interface Credential extends CredentialSpec {
@@ -69,6 +71,8 @@ export interface CscTestServer {
   oauthClient: { id: string; secret: string; redirectUri: string };
   /** Adds a user account for auth/login and the OAuth login page. */
   users: Map<string, string>;
+  /** The n-th signHash call from now on (1-based) fails with HTTP 503; undefined clears it. */
+  failAtSignHash(n: number | undefined): void;
 }
 
 export async function startCscServer(opts: { credentials: CredentialSpec[]; users?: Record<string, string>; redirectUri?: string; knobs?: Knobs }): Promise<CscTestServer> {
@@ -100,7 +104,7 @@ export async function startCscServer(opts: { credentials: CredentialSpec[]; user
     const sad = newToken();
     const map = new Map<string, number>();
     for (const h of hashes) map.set(h, (map.get(h) ?? 0) + 1);
-    sads.set(sad, { credentialID, remaining: numSignatures, hashes: map, expires: Date.now() + (knobs.sadSeconds ?? 300) * 1000 });
+    sads.set(sad, { credentialID, remaining: numSignatures, hashes: map, expires: knobs.sadExpiresAtOnce ? Date.now() - 1 : Date.now() + (knobs.sadSeconds ?? 300) * 1000 });
     return sad;
   };
   const credentialInfo = (c: Credential) => {
@@ -300,6 +304,9 @@ ${q.scope === 'credential' ? '<label>PIN <input name="pin" type="password"></lab
     users,
     oauthClient,
     count: (path) => log.filter((l) => l.path === path).length,
+    failAtSignHash: (n) => {
+      knobs.failSignHashAt = n === undefined ? undefined : signHashCalls + n;
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
