@@ -122,6 +122,8 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
   const allowed: Change[] = [];
   const disallowed: Change[] = [];
 
+  const ownAppearances = appearancesOfNewlySigned(signed, final, before);
+
   const rootBefore = signed.context.info.trailer.get('Root');
   const rootAfter = final.context.info.trailer.get('Root');
   if (canonical(rootBefore) !== canonical(rootAfter)) disallowed.push({ object: 'trailer', what: 'the document catalog was replaced' });
@@ -134,6 +136,11 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
       continue;
     }
     if (canonical(old) === canonical(cur)) continue;
+    if (kind(old) === 'stream' && kind(cur) === 'stream' && ownAppearances.has(n)) {
+      // A signing tool may redraw the appearance stream of the field it signs (pdfsig does).
+      allowed.push({ object: label, what: 'appearance of the field being signed redrawn' });
+      continue;
+    }
     if (kind(old) !== kind(cur) || kind(old) === 'stream' || kind(old) !== 'dict') {
       disallowed.push({ object: label, what: 'content changed' });
       continue;
@@ -144,13 +151,15 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
     const sigField = nameOf(o, 'FT') === 'Sig' && nameOf(c, 'FT') === 'Sig';
     // A field that was empty and is now signed: only its value, appearance and rectangle may change.
     const nowSigned = sigField && !o.has('V') && isSignatureDict(final, c.get('V'));
-    if (nowSigned && keys.every((k) => ['V', 'AP', 'Rect'].includes(k))) {
+    if (nowSigned && keys.every((k) => SIGNING_KEYS.includes(k) || (k === 'P' && isPageRef(final, c.get('P'))))) {
       const grownTo = rectOf(c);
       const oldRect = rectOf(o);
       // A party's first signature may take in the party's place/date line (same column).
       const slot = dateSlots.find((d) => d.rect[0] >= oldRect[0]! - 1 && d.rect[2] <= oldRect[2]! + 1);
       const limit = slot ? [Math.min(oldRect[0]!, slot.rect[0]), Math.min(oldRect[1]!, slot.rect[1]), Math.max(oldRect[2]!, slot.rect[2]), Math.max(oldRect[3]!, slot.rect[3])] : oldRect;
-      if (grownTo.length === 4 && !within(grownTo, limit)) disallowed.push({ object: label, what: 'signature appearance moved outside its signature slot' });
+      // A zero-area rectangle is an invisible signature (the empty slot simply stays empty).
+      const invisible = grownTo.length === 4 && grownTo[0] === grownTo[2] && grownTo[1] === grownTo[3];
+      if (grownTo.length === 4 && !invisible && !within(grownTo, limit)) disallowed.push({ object: label, what: 'signature appearance moved outside its signature slot' });
       else allowed.push({ object: label, what: 'signed by a later signature' });
     } else if (nameOf(o, 'Type') === 'Catalog' && keys.every((k) => k === 'DSS')) {
       allowed.push({ object: label, what: 'validation data (DSS) added' });
@@ -161,6 +170,53 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
     }
   }
   return { allowed, disallowed };
+}
+
+/**
+ * What signing tools change on the field they sign: its value and appearance (/V, /AP, /AS), its
+ * rectangle within the slot, the modification date (/M), widget flags (/F), appearance
+ * characteristics (/MK) and default appearance (/DA).
+ */
+const SIGNING_KEYS = ['V', 'AP', 'Rect', 'AS', 'M', 'F', 'MK', 'DA'];
+
+/**
+ * Object numbers of the appearance streams (before) of fields that get signed in `final`, when
+ * nothing but that field (or its /AP dictionary object) refers to them: these a signer may redraw.
+ */
+function appearancesOfNewlySigned(signed: PDF, final: PDF, before: Map<number, PdfObject>): Set<number> {
+  const own = new Map<number, Set<number>>(); // appearance stream → the objects allowed to refer to it
+  for (const [n, o] of before) {
+    if (kind(o) !== 'dict' || nameOf(o as PdfDict, 'FT') !== 'Sig' || (o as PdfDict).has('V')) continue;
+    const now = final.getObject(PdfRef.of(n, 0));
+    if (!(now instanceof PdfDict) || !isSignatureDict(final, now.get('V'))) continue;
+    const holders = new Set([n]);
+    let ap = (o as PdfDict).get('AP');
+    if (ap instanceof PdfRef) {
+      holders.add(ap.objectNumber);
+      ap = signed.getObject(ap) ?? undefined;
+    }
+    if (!(ap instanceof PdfDict)) continue;
+    for (const [, entry] of ap) {
+      const refs = entry instanceof PdfRef ? [entry] : entry instanceof PdfDict ? [...entry].map(([, v]) => v).filter((v): v is PdfRef => v instanceof PdfRef) : [];
+      for (const r of refs) own.set(r.objectNumber, holders);
+    }
+  }
+  for (const [n, o] of before) {
+    const text = canonical(o);
+    for (const [stream, holders] of own) if (!holders.has(n) && new RegExp(`(^|[^0-9])${stream} 0 R`).test(text)) own.delete(stream);
+  }
+  return new Set(own.keys());
+}
+
+/**
+ * /P (the widget's page) is informational: viewers draw a widget from the /Annots of the page that
+ * holds it. Signers add it — @libpdf/core 0.4 even names the first page for a widget on page 3 —
+ * so any page reference is accepted; something else is not.
+ */
+function isPageRef(final: PDF, p: PdfObject | undefined): boolean {
+  if (!(p instanceof PdfRef)) return false;
+  const page = final.getObject(p);
+  return page instanceof PdfDict && nameOf(page, 'Type') === 'Page';
 }
 
 /** The value of a signed field: a /Sig dictionary with a byte range and contents. */

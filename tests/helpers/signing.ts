@@ -116,9 +116,17 @@ export function signaturesIn(bytes: Uint8Array): SignatureBytes[] {
     const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
     const hex = text.slice(a + 1, b - 1);
     const der = Buffer.from(hex, 'hex');
-    out.push({ byteRange: [0, a, b, c], gapStart: a, gapEnd: b, end: b + c, cms: new Uint8Array(der.subarray(0, derLength(der))) });
+    out.push({ byteRange: [0, a, b, c], gapStart: a, gapEnd: b, end: b + c, cms: new Uint8Array(der.subarray(0, berLength(der))) });
   }
   return out;
+}
+
+/** Length of the BER element at the start of `bytes` (NSS writes indefinite lengths; DER has definite ones). */
+export function berLength(bytes: Uint8Array): number {
+  if (bytes[1] !== 0x80) return derLength(bytes);
+  const parsed = asn1js.fromBER(toArrayBuffer(bytes));
+  if (parsed.offset === -1) throw new Error('signature contents are not BER');
+  return parsed.offset;
 }
 
 /** Length of the DER element at the start of `der` (header + content). */
