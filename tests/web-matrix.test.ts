@@ -31,7 +31,9 @@ const accessOf = (r: AnyRoute): Expectation => (Array.isArray(r.access) ? [...r.
 const PUBLIC_401 = new Set(['POST /login']);
 
 /** The only public routes; a new one must be added here deliberately. */
-const PUBLIC_ALLOWED = new Set(['GET /', 'GET /login', 'POST /login', 'POST /logout', 'GET /api/openapi.json', 'GET /api/docs']);
+// The remote-signing return and choice pages are reached from the provider's redirect: they are
+// bound to a running flow by its random OAuth state, not by a login.
+const PUBLIC_ALLOWED = new Set(['GET /', 'GET /login', 'POST /login', 'POST /logout', 'GET /api/openapi.json', 'GET /api/docs', 'GET /fernsignatur/rueckkehr', 'POST /fernsignatur/auswahl']);
 
 const randomLinkToken = () => randomBytes(32).toString('base64url');
 

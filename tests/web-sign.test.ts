@@ -106,7 +106,7 @@ describe('signing page', () => {
     assert.ok(page.includes(`href="${path}/dokument.pdf"`), 'download link');
     assert.match(page, /Ich habe die Vereinbarung gelesen und unterzeichne sie elektronisch\./);
     assert.match(page, /<canvas class="sigpad"[^>]*tabindex="0"/);
-    assert.match(page, />Unterzeichnen<\/button>/);
+    assert.match(page, />Einfach elektronisch unterzeichnen<\/button>/);
     assert.match(page, />Ablehnen<\/button>/);
     assert.match(page, /name="place" type="text" value="Eschwege"/, 'place defaults to the seat');
     assert.match(page, /name="date" type="date" value="\d{4}-\d{2}-\d{2}"/);

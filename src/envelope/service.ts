@@ -15,7 +15,7 @@ import { readAgreementPdf, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import { recompose } from '../sign/reproduce.ts';
 import { completeSignature, prepareSignature, type PreparedSignature, type SignResult } from '../sign/sign.ts';
 import type { TimestampAuthority } from '../sign/identity.ts';
-import type { Signer, SignerKind } from '../sign/signer.ts';
+import type { Signer, SignerKind, SigningSession } from '../sign/signer.ts';
 import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
 import { checkExternalSignature } from '../sign/external.ts';
@@ -149,6 +149,14 @@ export interface SignedBytes {
 
 function signedBytesOf(result: SignResult, signer: Signer): SignedBytes {
   return { bytes: result.bytes, certificate: signer.certificate, signingTime: result.signingTime, place: result.place, date: result.date, signerKind: signer.kind, signerDescription: signer.description };
+}
+
+/** A link signature waiting for its key's authorisation (see prepareLinkSignature). */
+export interface PendingLinkSignature {
+  link: string;
+  /** What the provider must authorise and sign. */
+  digest: Uint8Array;
+  step: PreparedStep;
 }
 
 /** One envelope's result in a ministry batch. */
@@ -534,6 +542,40 @@ export class SigningService {
         { actor: `${signatory.name} (persönlicher Link, Upload)`, tokenId, via: 'upload' },
       );
     });
+  }
+
+  /**
+   * The first half of a link signature whose key is authorised later, at the provider (CSC
+   * oauth2code: the signatory leaves for the provider's login with this digest). Nothing is
+   * stored; the result is held by the caller until `completeLinkSignature`.
+   */
+  async prepareLinkSignature(link: string, opts: SignOptions & { signer: Signer }): Promise<PendingLinkSignature> {
+    const { signatoryId, envelopeId } = this.resolveLink(link);
+    const snap = this.snapshot(envelopeId);
+    const signatory = snap.signatories.find((s) => s.id === signatoryId)!;
+    this.assertTurn(snap, signatory);
+    const step = await this.prepareStep(snap, signatory, opts, opts.signer);
+    return { link, digest: step.prepared.digest, step };
+  }
+
+  /**
+   * The second half: signs the prepared digest with the now authorised session and commits —
+   * if the link is still valid and the envelope unchanged since the preparation.
+   */
+  async completeLinkSignature(pending: PendingLinkSignature, session: SigningSession): Promise<SignOutcome> {
+    const { tokenId, signatoryId, envelopeId } = this.resolveLink(pending.link);
+    const { snap, signatory } = pending.step;
+    if (envelopeId !== snap.envelope.id || signatoryId !== signatory.id) throw new LinkRefusedError();
+    if (this.snapshot(envelopeId).envelope.rev !== snap.envelope.rev) {
+      throw new EnvelopeError('Der Vorgang hat sich seit dem Start der Fernsignatur geändert; bitte starten Sie die Unterschrift noch einmal.');
+    }
+    const signed = await completeSignature(pending.step.prepared, session, this.tsa);
+    try {
+      return await this.commitStep(pending.step, signedBytesOf(signed, pending.step.prepared.signer), { actor: `${signatory.name} (persönlicher Link, Fernsignatur)`, tokenId, via: 'remote' });
+    } catch (err) {
+      if (err instanceof ConflictError) throw new EnvelopeError('Der Vorgang hat sich seit dem Start der Fernsignatur geändert; bitte starten Sie die Unterschrift noch einmal.');
+      throw err;
+    }
   }
 
   /** A signatory declines through their link, with a reason; the envelope stops and the clerk is notified. */

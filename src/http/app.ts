@@ -18,6 +18,8 @@ import { checkUpload, receiveFile } from './uploads.ts';
 import type { AnyRoute } from './routes.ts';
 import { allRoutes } from './areas/index.ts';
 import { toHttpError } from './errors.ts';
+import { remoteSigning } from './remote-sign.ts';
+import { browserCscConfigured } from './signing-options.ts';
 
 const staticDir = join(dirname(fileURLToPath(import.meta.url)), 'static');
 const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -48,7 +50,10 @@ export function createApp(ctx: AppContext, routes: AnyRoute[] = allRoutes()): ex
     }),
   );
   // Every response gets the security headers; the Swagger UI page (and its assets) a CSP that allows its inline styles.
-  app.use((req, res, next) => (req.path === '/api/docs' || req.path.startsWith('/api/docs/') ? docsHeaders : securityHeaders)(req, res, next));
+  const remote = remoteSigning(ctx);
+  if (browserCscConfigured()) remote.warmUp();
+  const pageHeaders = securityHeaders(() => remote.origins);
+  app.use((req, res, next) => (req.path === '/api/docs' || req.path.startsWith('/api/docs/') ? docsHeaders : pageHeaders)(req, res, next));
   app.use('/static', express.static(staticDir, { index: false, maxAge: '1h' }));
   app.use('/api/docs/assets', express.static(swaggerDir, { index: false, maxAge: '1h' }));
   app.use(cookieParser());

@@ -1,4 +1,6 @@
 /** Maps the services' errors onto HTTP statuses, keeping their field problems. */
+import { UploadRefusedError } from '../sign/external.ts';
+import { SignerError } from '../sign/signer.ts';
 import { ValidationError } from '../model/agreement.ts';
 import { AgreementError } from '../store/agreements.ts';
 import { EnvelopeError, LinkRefusedError, NEUTRAL_REFUSAL, NotYourTurnError } from '../envelope/service.ts';
@@ -26,6 +28,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof ConflictError) return new HttpError(409, 'Nicht möglich', 'Die Daten wurden gleichzeitig an anderer Stelle geändert. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.');
   if (err instanceof SignError || err instanceof StampImageError) return new HttpError(422, 'Unterschrift abgelehnt', err.message);
   if (err instanceof AgreementPdfError) return new HttpError(422, 'Kein Zielwerk-Dokument', err.message);
+  if (err instanceof UploadRefusedError) return new HttpError(422, 'Upload abgelehnt', err.message);
+  if (err instanceof SignerError) {
+    const unavailable = err.code === 'service-unavailable' || err.code === 'module';
+    return new HttpError(unavailable ? 502 : 422, unavailable ? 'Signaturdienst nicht verfügbar' : 'Unterschrift abgelehnt', err.message);
+  }
   if (err instanceof ArchiveError) return new HttpError(404, 'Nicht im Archiv', err.message);
   if (err instanceof FileIntegrityError) return new HttpError(500, 'Datei beschädigt', err.message);
   if (err && typeof err === 'object' && 'type' in err && (err as { type: string }).type === 'entity.too.large') return new HttpError(413, 'Anfrage zu groß', 'Die Anfrage ist zu groß.');

@@ -40,8 +40,12 @@ export function csrfValid(ctx: AppContext, req: Request): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Helmet with a CSP that allows no inline script anywhere; the PDF preview is framed from our own origin only. */
-export const securityHeaders = helmet({
+/**
+ * Helmet with a CSP that allows no inline script anywhere; the PDF preview is framed from our own
+ * origin only. Forms may lead only to us — and, for remote signing, to the trust service
+ * provider's login (`formTargets`: its origins, known once the service has been asked).
+ */
+export const securityHeaders = (formTargets: () => Iterable<string> = () => []) => helmet({
   contentSecurityPolicy: {
     useDefaults: false,
     directives: {
@@ -54,7 +58,7 @@ export const securityHeaders = helmet({
       frameSrc: ["'self'"],
       objectSrc: ["'none'"],
       baseUri: ["'self'"],
-      formAction: ["'self'"],
+      formAction: ["'self'", () => [...formTargets()].join(' ')],
       frameAncestors: ["'self'"],
     },
   },
@@ -94,5 +98,5 @@ export function redactUrl(url: string): string {
   return url
     .replace(/\/sign\/[^/?#]+/g, '/sign/[redacted]')
     .replace(/%2Fsign%2F[^?#&]+?(?=%2F|%3F|%23|[?#&]|$)/gi, '%2Fsign%2F[redacted]')
-    .replace(/([?&](?:token|link|password|_csrf)=)[^&#]*/gi, '$1[redacted]');
+    .replace(/([?&](?:token|link|password|_csrf|code|state)=)[^&#]*/gi, '$1[redacted]');
 }

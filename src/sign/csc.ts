@@ -319,3 +319,47 @@ export async function openCscSigner(credentialID: string, config: CscConfig, opt
   };
   return signer;
 }
+
+/**
+ * A credential authorised in the browser (oauth2code): the signer knows its certificate now; the
+ * credential authorisation (the access token of scope "credential", bound to the hashes) arrives
+ * later from oauth2/token and is handed to `authorizeWith`. signHash then carries it as SAD, as
+ * CSC v2 allows for credential-scoped tokens, next to the service token.
+ */
+export function browserAuthorizedSigner(client: CscClient, serviceToken: string, credentialID: string, info: CredentialInfo): { signer: Signer; authorizeWith(credentialToken: string, expiresIn?: number): void } {
+  const material = credentialMaterial(credentialID, info);
+  const leaf = new X509Certificate(material.certificate);
+  let granted: { token: string; expires: number } | undefined;
+  const signer: Signer = {
+    kind: 'csc',
+    description: `${SIGNER_KIND_LABELS.csc}: ${new URL(client.config.baseUrl).host}, Credential „${credentialID}“ (${leaf.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? leaf.subject}), freigegeben beim Anbieter`,
+    certificate: material.certificate,
+    chain: material.chain,
+    scheme: material.scheme,
+    async authorize(digests) {
+      if (!granted) throw new SignerError('Die Freigabe beim Anbieter fehlt noch.', 'not-authorised');
+      const { token, expires } = granted;
+      return checkedSession(signer, digests, {
+        async sign(item) {
+          if (Date.now() >= expires) throw new SignerError('Die Freigabe beim Fernsignaturdienst ist abgelaufen; bitte erneut unterschreiben.', 'sad-expired');
+          const [value] = await client.signHash(serviceToken, { credentialID, SAD: token, hashes: [item.digest], signAlgo: material.signAlgo, signAlgoParams: material.signAlgoParams });
+          return normaliseSignature(material.scheme, value!);
+        },
+        async close() {},
+      });
+    },
+  };
+  return {
+    signer,
+    authorizeWith(token, expiresIn = 300) {
+      granted = { token, expires: Date.now() + expiresIn * 1000 };
+    },
+  };
+}
+
+/** Credentials a signatory can use now: key enabled, certificate valid, with a certificate to show. */
+export function usableCredentials(list: Awaited<ReturnType<CscClient['credentialsList']>>): { credentialID: string; label: string; info: CredentialInfo }[] {
+  return (list.credentialInfos ?? [])
+    .filter((c) => (!c.key?.status || c.key.status === 'enabled') && (!c.cert?.status || c.cert.status === 'valid') && (c.cert?.certificates?.length ?? 0) > 0)
+    .map((c) => ({ credentialID: c.credentialID, label: `${c.description ?? c.credentialID}${c.cert?.subjectDN ? ` (${c.cert.subjectDN})` : ''}`, info: c }));
+}

@@ -197,7 +197,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await p.mouse.up();
     assert.match(await p.locator('#f-drawn').inputValue(), /^data:image\/png;base64,/);
     await p.getByLabel(/Ich habe die Vereinbarung gelesen/).check();
-    await submit(p, () => p.getByRole('button', { name: 'Unterzeichnen', exact: true }).click());
+    await submit(p, () => p.getByRole('button', { name: 'Einfach elektronisch unterzeichnen', exact: true }).click());
     assert.match(await p.locator('main').innerText(), /Vielen Dank/);
     await snap(p, '10-unterzeichnet');
     const pdf = await (await p.request.get(p.url().replace(/(\/sign\/[^/?#]+).*$/, '$1/dokument.pdf'))).body();
@@ -212,7 +212,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await p.goto(linkFor(emailOf('landkreis-fulda')));
     const focusId = () => p.evaluate(() => (document.activeElement as HTMLElement | null)?.id || (document.activeElement as HTMLElement | null)?.textContent?.trim() || '');
     const tabTo = async (want: (id: string) => boolean, what: string) => {
-      for (let i = 0; i < 60; i++) {
+      for (let i = 0; i < 90; i++) {
         await p.keyboard.press('Tab');
         if (want(await focusId())) return;
       }
@@ -223,7 +223,7 @@ test('a year in the browser: accounts, upload, envelopes, batch signing, county 
     await p.keyboard.type('Fulda');
     await tabTo((id) => id === 'f-confirm', 'the confirmation checkbox');
     await p.keyboard.press('Space');
-    await tabTo((id) => id === 'Unterzeichnen', 'the sign button');
+    await tabTo((id) => id === 'Einfach elektronisch unterzeichnen', 'the sign button');
     await snap(p, '11-tastatur-fokus');
     await submit(p, () => p.keyboard.press('Enter'));
     assert.match(await p.locator('main').innerText(), /Vielen Dank/);

@@ -14,6 +14,10 @@ import { EnvelopeError, type Snapshot } from '../../envelope/service.ts';
 import { fileById, readStoredFile } from '../../store/files.ts';
 import { dateError, DateSchema, placeError, PlaceSchema, signRefusalText, todayBerlin } from './sign.ts';
 import { sendDownload } from '../download.ts';
+import { BACKEND_LABELS, LEGAL_WEIGHT, ministryBackends, ministryPkcs11Uri, type WebBackend } from '../signing-options.ts';
+import { openKey, type KeyChoice } from '../../sign/key-uri.ts';
+import { parsePkcs11Uri } from '../../sign/pkcs11.ts';
+import { SignerError } from '../../sign/signer.ts';
 
 const TAG = 'Ministerium';
 const DEFAULT_PLACE = 'Wiesbaden';
@@ -59,6 +63,8 @@ interface Form {
   ids: number[];
   place: string;
   date: string;
+  backend: WebBackend;
+  credential: string;
 }
 
 function queuePage(ctx: AppContext, user: User, csrf: string, filter: { year?: number; type?: string }, form: Partial<Form> = {}, errors: Record<string, string> = {}, notice?: { kind: 'ok' | 'error' | 'info'; text: string }): Html {
@@ -72,11 +78,14 @@ function queuePage(ctx: AppContext, user: User, csrf: string, filter: { year?: n
     return ids ? html` aria-describedby="${ids}"` : '';
   };
   const total = queue.reduce((sum, s) => sum + (s.agreement.amount_cents ?? 0), 0);
+  const backends = ministryBackends();
+  const backend = form.backend && backends.includes(form.backend) ? form.backend : backends[backends.length - 1]!;
+  const pkcs11Label = ministryPkcs11Uri() ? describeConfiguredKey(ministryPkcs11Uri()!) : '';
   const years = [...new Set(queue.map((s) => s.agreement.year))];
 
   const summary = Object.keys(errors).length
     ? html`<div class="notice error" role="alert"><p><strong>Es wurde nichts unterzeichnet.</strong></p><ul>${Object.entries(errors).map(
-        ([k, m]) => html`<li><a href="#${k === 'ids' ? 'queue-table' : `f-${k}`}">${m}</a></li>`,
+        ([k, m]) => html`<li><a href="#${k === 'ids' ? 'queue-table' : k === 'backend' ? 'b-keystore' : `f-${k}`}">${m}</a></li>`,
       )}</ul></div>`
     : '';
 
@@ -126,12 +135,48 @@ ${queue.length === 0
       ${err('date')}
     </div>
   </div>
-  <div class="field${errors.password ? ' invalid' : ''}">
-    <label for="f-password">Passwort zur Bestätigung <span aria-hidden="true">*</span></label>
-    <input id="f-password" name="password" type="password" required autocomplete="current-password"${inv('password')}${desc('password', 'h-password')}>
+  <fieldset class="backends${errors.backend ? ' invalid' : ''}">
+    <legend>Womit unterschreiben Sie?</legend>
+    ${backends.map(
+      (b) => html`<div class="field check backend">
+      <input type="radio" id="b-${b}" name="backend" value="${b}"${backend === b ? raw(' checked') : ''} aria-describedby="l-${b}">
+      <label for="b-${b}">${BACKEND_LABELS[b]}${b === 'pkcs11' ? html` <span class="hint">(${pkcs11Label})</span>` : ''}</label>
+      <p class="hint legal" id="l-${b}">${LEGAL_WEIGHT[b]}</p>
+    </div>`,
+    )}
+    ${err('backend')}
+  </fieldset>
+  <div class="field${errors.password ? ' invalid' : ''}" data-backend="keystore">
+    <label for="f-password">Passwort zur Bestätigung (Key-Store)</label>
+    <input id="f-password" name="password" type="password" autocomplete="current-password"${inv('password')}${desc('password', 'h-password')}>
     <p class="hint" id="h-password">Mit Ihrem Passwort bestätigen Sie, dass Sie jede ausgewählte Vereinbarung elektronisch unterzeichnen. Jede Unterschrift wird einzeln protokolliert.</p>
     ${err('password')}
   </div>
+  ${backends.includes('csc')
+    ? html`<div class="field${errors.credential ? ' invalid' : ''}" data-backend="csc">
+    <label for="f-credential">Credential beim Anbieter (Fernsignatur)</label>
+    <input id="f-credential" name="credential" type="text" value="${form.credential ?? process.env.ZV_CSC_CREDENTIAL ?? ''}" autocomplete="off"${inv('credential')}${desc('credential', 'h-credential')}>
+    <p class="hint" id="h-credential">Die Kennung Ihres qualifizierten Zertifikats beim Vertrauensdiensteanbieter (credentialID).</p>
+    ${err('credential')}
+  </div>`
+    : ''}
+  ${backends.length > 1
+    ? html`<div class="grid2">
+    <div class="field${errors.pin ? ' invalid' : ''}" data-backend="pkcs11 csc">
+      <label for="f-pin">PIN (Signaturkarte, HSM oder Fernsignatur)</label>
+      <input id="f-pin" name="pin" type="password" inputmode="numeric" autocomplete="off"${inv('pin')}${desc('pin', 'h-pin')}>
+      <p class="hint" id="h-pin">Eine PIN-Eingabe gilt für alle ausgewählten Vereinbarungen; jede Unterschrift wird einzeln protokolliert.</p>
+      ${err('pin')}
+    </div>
+    ${backends.includes('csc')
+      ? html`<div class="field${errors.otp ? ' invalid' : ''}" data-backend="csc">
+      <label for="f-otp">Einmalpasswort (falls Ihr Anbieter eines verlangt)</label>
+      <input id="f-otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code"${inv('otp')}${desc('otp')}>
+      ${err('otp')}
+    </div>`
+      : ''}
+  </div>`
+    : ''}
   <button type="submit" class="primary">Ausgewählte unterzeichnen</button>
 </form>`}
 <h2>Zuletzt von Ihnen unterzeichnet</h2>
@@ -160,34 +205,81 @@ function idsOf(v: unknown): number[] | null {
   return [...new Set(out)];
 }
 
-type Result = { envelopeId: number; partner: string | null; ok: boolean; sha256?: string; completed?: boolean; next?: { name: string; role: string } | null; error?: string };
+type Result = { envelopeId: number; partner: string | null; ok: boolean; sha256?: string; completed?: boolean; next?: { name: string; role: string } | null; error?: string; untouched?: boolean };
 
-/** Checks the password, then signs the envelopes that are this user's turn; the others get an error each. */
-async function signBatch(ctx: AppContext, user: User, ids: number[], password: string, place: string, date: string): Promise<Result[]> {
-  const check = await ctx.accounts.confirmPassword(user.id, password);
-  if (!check.ok) {
-    if (check.reason === 'locked') throw new HttpError(423, 'Konto gesperrt', 'Ihr Konto ist nach zu vielen falschen Passworteingaben vorübergehend gesperrt. Es wurde nichts unterzeichnet. Bitte versuchen Sie es später noch einmal.');
-    if (check.reason === 'disabled') throw new HttpError(403, 'Konto deaktiviert', 'Ihr Konto ist deaktiviert. Es wurde nichts unterzeichnet.');
-    throw invalid([{ path: 'password', message: 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.' }], 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.');
+/** How the minister authorises the batch: the account password (key store), or the key's PIN (card, HSM, remote). */
+interface Authorisation {
+  backend: WebBackend;
+  password?: string;
+  pin?: string;
+  otp?: string;
+  credential?: string;
+}
+
+/** "Token „Ministerium“, Schlüssel „klose“" for the configured card/HSM key (never its PIN). */
+function describeConfiguredKey(uri: string): string {
+  try {
+    const p = parsePkcs11Uri(uri);
+    return `Token „${p.path.token ?? '?'}“, Schlüssel „${p.path.object ?? p.id?.toString('hex') ?? '?'}“`;
+  } catch {
+    return 'Konfiguration prüfen (ZV_PKCS11_URI)';
   }
+}
+
+/** The key for the batch: the key store after the password, or the card/HSM/remote key after its PIN (one entry for all). */
+async function openBatchKey(ctx: AppContext, user: User, auth: Authorisation): Promise<KeyChoice> {
+  if (auth.backend === 'keystore') {
+    const check = await ctx.accounts.confirmPassword(user.id, auth.password ?? '');
+    if (!check.ok) {
+      if (check.reason === 'locked') throw new HttpError(423, 'Konto gesperrt', 'Ihr Konto ist nach zu vielen falschen Passworteingaben vorübergehend gesperrt. Es wurde nichts unterzeichnet. Bitte versuchen Sie es später noch einmal.');
+      if (check.reason === 'disabled') throw new HttpError(403, 'Konto deaktiviert', 'Ihr Konto ist deaktiviert. Es wurde nichts unterzeichnet.');
+      throw invalid([{ path: 'password', message: 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.' }], 'Das Passwort ist falsch. Es wurde nichts unterzeichnet.');
+    }
+    return { dispose: async () => {} };
+  }
+  if (!ministryBackends().includes(auth.backend)) throw invalid([{ path: 'backend', message: 'Dieser Weg zu unterschreiben ist auf diesem Server nicht eingerichtet.' }]);
+  if (!auth.pin) throw invalid([{ path: 'pin', message: 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.' }], 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.');
+  if (auth.backend === 'csc' && !auth.credential) throw invalid([{ path: 'credential', message: 'Bitte geben Sie die Kennung Ihres Zertifikats beim Anbieter an.' }]);
+  try {
+    return await openKey(auth.backend === 'pkcs11' ? ministryPkcs11Uri()! : `csc:${auth.credential}`, { pin: auth.pin, otp: auth.otp });
+  } catch (err) {
+    if (err instanceof SignerError && ['pin-incorrect', 'pin-missing'].includes(err.code)) throw invalid([{ path: 'pin', message: err.message }], err.message);
+    throw err;
+  }
+}
+
+/** Checks the authorisation, then signs the envelopes that are this user's turn; the others get an error each. */
+async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Authorisation, place: string, date: string): Promise<Result[]> {
+  const key = await openBatchKey(ctx, user, auth);
   const mine = new Map(ctx.svc.awaitingMinistry({ name: user.displayName }).map((s) => [s.envelope.id, s]));
   const allowed = ids.filter((id) => mine.has(id));
-  const outcomes = allowed.length
-    ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, Passwort bestätigt)`, place, date })
-    : [];
+  const how = key.signer ? `${key.signer.kind === 'pkcs11' ? 'PIN der Signaturkarte' : 'Freigabe beim Anbieter'} bestätigt` : 'Passwort bestätigt';
+  let outcomes: Awaited<ReturnType<typeof ctx.svc.signAsMinistry>>;
+  try {
+    outcomes = allowed.length ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, ${how})`, place, date, signer: key.signer }) : [];
+  } catch (err) {
+    if (err instanceof SignerError && ['pin-incorrect', 'pin-missing'].includes(err.code)) throw invalid([{ path: 'pin', message: err.message }], err.message);
+    throw err;
+  } finally {
+    await key.dispose();
+  }
   const byId = new Map(outcomes.map((o) => [o.envelopeId, o]));
   return ids.map((id): Result => {
     const snap = mine.get(id);
     if (!snap) return { envelopeId: id, partner: null, ok: false, error: 'Nicht unterzeichnet: Dieser Umschlag wartet nicht auf Ihre Unterschrift (unbekannt, schon unterzeichnet oder nicht für Sie bestimmt).' };
     const o = byId.get(id)!;
     if (o.outcome) return { envelopeId: id, partner: snap.agreement.partner_name, ok: true, sha256: o.outcome.sha256, completed: o.outcome.completed, next: o.outcome.next };
-    return { envelopeId: id, partner: snap.agreement.partner_name, ok: false, error: `Nicht unterzeichnet: ${germanError(o.error ?? '')}` };
+    return { envelopeId: id, partner: snap.agreement.partner_name, ok: false, untouched: o.untouched, error: `Nicht unterzeichnet${o.untouched ? ' (unberührt – einfach erneut unterzeichnen)' : ''}: ${germanError(o.error ?? '')}` };
   });
 }
 
 function germanError(message: string): string {
   if (/turn, not/.test(message)) return 'Sie sind bei dieser Vereinbarung nicht (mehr) an der Reihe.';
   if (/^envelope \d+ is /.test(message)) return 'Der Umschlag ist nicht mehr offen.';
+  const stopped = /^not signed: the batch stopped at envelope (\d+) \((.*)\)$/.exec(message);
+  if (stopped) return `Der Stapel wurde bei Umschlag #${stopped[1]} angehalten (${stopped[2]})`;
+  if (/was changed by someone else meanwhile/.test(message)) return 'Der Umschlag wurde inzwischen an anderer Stelle geändert; bitte erneut unterzeichnen.';
+  if (/[äöüß]|Der |Die /.test(message)) return message;
   return signRefusalText(new Error(message));
 }
 
@@ -207,7 +299,7 @@ function resultsPage(user: User, csrf: string, results: Result[]): Html {
   <thead><tr><th scope="col">Umschlag</th><th scope="col">Partner</th><th scope="col">Ergebnis</th><th scope="col">Weiter</th></tr></thead>
   <tbody>${results.map(
     (r) => html`<tr class="${r.ok ? 'ok' : 'failed'}"><td>#${r.envelopeId}</td><td>${r.partner ?? '—'}</td>
-    <td>${r.ok ? html`<span class="badge signed">unterzeichnet</span> <span class="hint">SHA-256 <code>${r.sha256}</code></span>` : html`<span class="badge declined">Fehler</span> ${r.error}`}</td>
+    <td>${r.ok ? html`<span class="badge signed">unterzeichnet</span> <span class="hint">SHA-256 <code>${r.sha256}</code></span>` : html`<span class="badge declined">${r.untouched ? "unberührt" : "Fehler"}</span> ${r.error}`}</td>
     <td>${r.ok ? (r.completed ? 'vollständig unterzeichnet' : r.next ? `als Nächstes: ${r.next.name} (${r.next.role})` : '') : ''}${r.ok ? html` – <a href="/ministerium/umschlaege/${r.envelopeId}/dokument.pdf">PDF</a>` : ''}</td></tr>`,
   )}</tbody>
 </table>
@@ -228,12 +320,23 @@ const QueueItem = z.object({
   document: z.string(),
 });
 
-const SignBody = z.strictObject({
-  envelopeIds: z.array(z.number().int().positive()).min(1).max(MAX_BATCH),
-  password: z.string().min(1).max(1000),
-  place: PlaceSchema.optional(),
-  date: DateSchema.optional(),
-});
+const SignBody = z
+  .strictObject({
+    envelopeIds: z.array(z.number().int().positive()).min(1).max(MAX_BATCH),
+    /** keystore (default): the account password confirms; pkcs11 / csc: the key's PIN (one entry for the batch). */
+    backend: z.enum(['keystore', 'pkcs11', 'csc']).default('keystore'),
+    password: z.string().min(1).max(1000).optional(),
+    pin: z.string().min(1).max(100).optional(),
+    otp: z.string().min(1).max(100).optional(),
+    credentialID: z.string().min(1).max(200).optional(),
+    place: PlaceSchema.optional(),
+    date: DateSchema.optional(),
+  })
+  .superRefine((b, c) => {
+    if (b.backend === 'keystore' && !b.password) c.addIssue({ code: 'custom', path: ['password'], message: 'Für den Key-Store bestätigen Sie mit Ihrem Passwort.' });
+    if (b.backend !== 'keystore' && !b.pin) c.addIssue({ code: 'custom', path: ['pin'], message: 'Für Signaturkarte, HSM oder Fernsignatur ist die PIN nötig.' });
+    if (b.backend === 'csc' && !b.credentialID) c.addIssue({ code: 'custom', path: ['credentialID'], message: 'Für die Fernsignatur ist die Kennung des Zertifikats beim Anbieter (credentialID) nötig.' });
+  });
 
 const ResultSchema = z.object({
   results: z.array(
@@ -245,6 +348,7 @@ const ResultSchema = z.object({
       completed: z.boolean().optional(),
       next: z.object({ name: z.string(), role: z.string() }).nullable().optional(),
       error: z.string().optional(),
+      untouched: z.boolean().optional(),
     }),
   ),
   signed: z.number(),
@@ -283,30 +387,41 @@ export function ministryRoutes(): AnyRoute[] {
         const place = typeof b.place === 'string' ? b.place.trim() : '';
         const date = typeof b.date === 'string' ? b.date.trim() : '';
         const password = typeof b.password === 'string' ? b.password : '';
+        const backends = ministryBackends();
+        const backend = (typeof b.backend === 'string' && (backends as string[]).includes(b.backend) ? b.backend : backends.length === 1 ? 'keystore' : '') as WebBackend | '';
+        const auth: Authorisation = { backend: backend || 'keystore', password, pin: typeof b.pin === 'string' ? b.pin : '', otp: typeof b.otp === 'string' ? b.otp.trim() : '', credential: typeof b.credential === 'string' ? b.credential.trim() : '' };
         const errors: Record<string, string> = {};
+        if (!backend) errors.backend = 'Bitte wählen Sie, womit Sie unterschreiben.';
         if (!rawIds || rawIds.length === 0) errors.ids = 'Bitte wählen Sie mindestens eine Vereinbarung aus.';
         else if (rawIds.length > MAX_BATCH) errors.ids = `Höchstens ${MAX_BATCH} Vereinbarungen auf einmal.`;
         const pe = placeError(place);
         if (pe) errors.place = pe;
         const de = dateError(date, todayBerlin(ctx));
         if (de) errors.date = de;
-        if (!password) errors.password = 'Bitte geben Sie Ihr Passwort zur Bestätigung ein.';
-        const form = { ids: rawIds ?? [], place, date };
+        if (auth.backend === 'keystore' && !password) errors.password = 'Bitte geben Sie Ihr Passwort zur Bestätigung ein.';
+        if (auth.backend !== 'keystore' && !auth.pin) errors.pin = 'Bitte geben Sie die PIN ein.';
+        if (auth.backend === 'csc' && !auth.credential) errors.credential = 'Bitte geben Sie die Kennung Ihres Zertifikats beim Anbieter an.';
+        const form = { ids: rawIds ?? [], place, date, backend: auth.backend, credential: auth.credential ?? '' };
         if (Object.keys(errors).length) {
           res.status(422);
           return queuePage(ctx, user!, csrf, {}, form, errors);
         }
         let results: Result[];
         try {
-          results = await signBatch(ctx, user!, rawIds!, password, place, date);
+          results = await signBatch(ctx, user!, rawIds!, auth, place, date);
         } catch (err) {
-          if (err instanceof HttpError && err.problems.some((p) => p.path === 'password')) {
+          const field = err instanceof HttpError ? err.problems.find((p) => ['password', 'pin', 'credential', 'backend'].includes(p.path)) : undefined;
+          if (field) {
             res.status(422);
-            return queuePage(ctx, user!, csrf, {}, form, { password: err.problems[0]!.message });
+            return queuePage(ctx, user!, csrf, {}, form, { [field.path]: field.message });
           }
           if (err instanceof HttpError && (err.status === 423 || err.status === 403)) {
             res.status(err.status);
             return queuePage(ctx, user!, csrf, {}, form, {}, { kind: 'error', text: err.message });
+          }
+          if (err instanceof SignerError) {
+            res.status(err.code === 'service-unavailable' ? 502 : 422);
+            return queuePage(ctx, user!, csrf, {}, form, {}, { kind: 'error', text: `Es wurde nichts unterzeichnet: ${err.message}` });
           }
           throw err;
         }
@@ -365,7 +480,7 @@ export function ministryRoutes(): AnyRoute[] {
         const date = body.date ?? todayBerlin(ctx);
         const de = dateError(date, todayBerlin(ctx));
         if (de) throw invalid([{ path: 'date', message: de }]);
-        const results = await signBatch(ctx, user!, [...new Set(body.envelopeIds)], body.password, place, date);
+        const results = await signBatch(ctx, user!, [...new Set(body.envelopeIds)], { backend: body.backend, password: body.password, pin: body.pin, otp: body.otp, credential: body.credentialID }, place, date);
         ctx.log.info({ event: 'ministry-batch', user: user!.username, requested: results.length, signed: results.filter((r) => r.ok).length }, 'ministry batch signature');
         return { results, signed: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length };
       },

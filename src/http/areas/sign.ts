@@ -17,6 +17,10 @@ import { findPartner } from '../../registry/partners.ts';
 import { SignError } from '../../sign/sign.ts';
 import { StampImageError } from '../../sign/stamp.ts';
 import { sendDownload } from '../download.ts';
+import { browserCscConfigured, LEGAL_WEIGHT } from '../signing-options.ts';
+import { remoteSigning, RemoteFlowError, type RemoteStep } from '../remote-sign.ts';
+import { UploadRefusedError } from '../../sign/external.ts';
+import { SignerError } from '../../sign/signer.ts';
 
 const TAG = 'Unterzeichnung per Link';
 const MB = 1024 * 1024;
@@ -100,6 +104,9 @@ function sendPdf(res: Response, bytes: Uint8Array, fileName: string, disposition
   sendDownload(res, bytes, { name: fileName, disposition });
 }
 
+/** The PDF field name of a signatory's slot (sig-partner-1 …), as signing tools list it. */
+const fieldOf = (s: SignatoryRow) => `sig-${s.ref.replace(':', '-')}`;
+
 function waitingOf(snap: Snapshot, signatory: SignatoryRow): SignatoryRow[] {
   return snap.signatories.filter((s) => s.position < signatory.position && s.status === 'pending');
 }
@@ -146,7 +153,7 @@ function signPage(ctx: AppContext, csrf: string, v: View, form: Partial<SignForm
     return ids ? html` aria-describedby="${ids}"` : '';
   };
   const inv = (k: string) => (errors[k] ? raw(' aria-invalid="true"') : '');
-  const anchors: Record<string, string> = { place: 'f-place', date: 'f-date', drawn: 'f-image', image: 'f-image', confirm: 'f-confirm', reason: 'f-reason', form: 'sign-form' };
+  const anchors: Record<string, string> = { place: 'f-place', date: 'f-date', drawn: 'f-image', image: 'f-image', confirm: 'f-confirm', reason: 'f-reason', form: 'sign-form', upload: 'u-file', remotePlace: 'r-place', remoteDate: 'r-date', remoteConfirm: 'r-confirm' };
 
   const summary = Object.keys(errors).length
     ? html`<div class="notice error" role="alert" id="fehler">
@@ -155,9 +162,63 @@ function signPage(ctx: AppContext, csrf: string, v: View, form: Partial<SignForm
 </div>`
     : '';
 
+  const field = fieldOf(me);
+  const remote = browserCscConfigured()
+    ? html`<section aria-labelledby="h-remote" class="sign-way">
+<h3 id="h-remote">Qualifiziert elektronisch unterschreiben (Fernsignatur)</h3>
+<p class="legal">${LEGAL_WEIGHT.csc}</p>
+<p>Sie melden sich bei Ihrem Vertrauensdiensteanbieter an, wählen Ihr Zertifikat und geben genau diese eine Unterschrift frei; danach kehren Sie hierher zurück.</p>
+<form method="post" action="/sign/${token}/fernsignatur" id="remote-form" novalidate>
+  ${csrfField(csrf)}
+  <div class="grid2">
+    <div class="field${errors.remotePlace ? ' invalid' : ''}">
+      <label for="r-place">Ort <span aria-hidden="true">*</span></label>
+      <input id="r-place" name="place" type="text" value="${place}" required maxlength="${PLACE_MAX}"${inv('remotePlace')}${described('remotePlace')}>
+      ${err('remotePlace')}
+    </div>
+    <div class="field${errors.remoteDate ? ' invalid' : ''}">
+      <label for="r-date">Datum <span aria-hidden="true">*</span></label>
+      <input id="r-date" name="date" type="date" value="${date}" max="${todayBerlin(ctx)}" required${inv('remoteDate')}${described('remoteDate')}>
+      ${err('remoteDate')}
+    </div>
+  </div>
+  <div class="field check${errors.remoteConfirm ? ' invalid' : ''}">
+    <input id="r-confirm" name="confirm" type="checkbox" value="ja" required${inv('remoteConfirm')}${described('remoteConfirm')}>
+    <label for="r-confirm">Ich habe die Vereinbarung gelesen und unterzeichne sie qualifiziert elektronisch.</label>
+    ${err('remoteConfirm')}
+  </div>
+  <button type="submit" class="primary">Qualifiziert elektronisch unterschreiben (Fernsignatur)</button>
+</form>
+</section>`
+    : '';
+  const upload = html`<section aria-labelledby="h-upload" class="sign-way">
+<h3 id="h-upload">Mit eigenem Signaturprogramm unterschreiben (Upload)</h3>
+<p class="legal">${LEGAL_WEIGHT.upload}</p>
+<ol>
+  <li><a href="${pdfUrl}" download="${fileNameOf(snap)}">Laden Sie die Vereinbarung herunter</a>.</li>
+  <li>Signieren Sie in Ihrem Programm im vorhandenen Unterschriftsfeld <strong>„${field}“</strong> (${me.name}) – ohne die Datei sonst zu verändern oder neu zu speichern.</li>
+  <li>Laden Sie die signierte Datei hier hoch. Zielwerk nimmt sie nur an, wenn sie genau das zugesandte Dokument plus Ihre eine Unterschrift in Ihrem Feld ist.</li>
+</ol>
+<form method="post" action="/sign/${token}/upload" enctype="multipart/form-data" id="upload-form" novalidate>
+  ${csrfField(csrf)}
+  <div class="field${errors.upload ? ' invalid' : ''}">
+    <label for="u-file">Signierte PDF-Datei (höchstens 20 MB) <span aria-hidden="true">*</span></label>
+    <input id="u-file" name="file" type="file" accept="application/pdf,.pdf" required${inv('upload')}${described('upload')}>
+    ${err('upload')}
+  </div>
+  <button type="submit" class="primary">Signierte Datei hochladen</button>
+</form>
+</section>`;
+
   const signForm = v.canSign
     ? html`<section aria-labelledby="h-sign">
 <h2 id="h-sign">Unterzeichnen</h2>
+<p>Sie können auf ${browserCscConfigured() ? 'drei' : 'zwei'} Wegen unterschreiben. Für einen wirksamen Vertragsschluss in elektronischer Form braucht es eine <strong>qualifizierte</strong> elektronische Signatur.</p>
+${remote}
+${upload}
+<section aria-labelledby="h-simple" class="sign-way">
+<h3 id="h-simple">Einfach elektronisch unterschreiben (Zielwerk-Key-Store)</h3>
+<p class="legal">${LEGAL_WEIGHT.keystore}</p>
 <form method="post" action="/sign/${token}" enctype="multipart/form-data" id="sign-form" class="sign-form" novalidate>
   ${csrfField(csrf)}
   <div class="grid2">
@@ -196,8 +257,9 @@ function signPage(ctx: AppContext, csrf: string, v: View, form: Partial<SignForm
     ${err('confirm')}
   </div>
   ${err('form')}
-  <button type="submit" class="primary">Unterzeichnen</button>
+  <button type="submit">Einfach elektronisch unterzeichnen</button>
 </form>
+</section>
 </section>`
     : html`<section aria-labelledby="h-wait">
 <h2 id="h-wait">Noch nicht an der Reihe</h2>
@@ -334,6 +396,88 @@ async function postSign({ params, req, res, ctx, csrf, file }: RouteInput<Record
   return successPage(csrf, token, ctx.svc.snapshot(outcome.envelopeId), outcome);
 }
 
+/** After a provider round trip: redirect on, let them choose a certificate, show the result, or go back to the page with the reason. */
+function remoteResult(ctx: AppContext, res: Response, csrf: string, step: RemoteStep): Html | undefined {
+  if (step.kind === 'redirect') {
+    res.redirect(303, step.url);
+    return undefined;
+  }
+  if (step.kind === 'failed') {
+    remoteSigning(ctx).setNotice(step.token, step.message);
+    res.redirect(303, `/sign/${step.token}`);
+    return undefined;
+  }
+  if (step.kind === 'done') return successPage(csrf, step.token, ctx.svc.snapshot(step.outcome.envelopeId), step.outcome);
+  return page(
+    { title: 'Zertifikat wählen', user: null, csrf },
+    html`<h1>Mit welchem Zertifikat unterschreiben Sie?</h1>
+<p>Bei Ihrem Anbieter sind mehrere Signaturzertifikate hinterlegt.</p>
+<form method="post" action="/fernsignatur/auswahl">
+  ${csrfField(csrf)}
+  <input type="hidden" name="state" value="${step.state}">
+  <fieldset><legend>Zertifikat</legend>
+  ${step.credentials.map((c, i) => html`<div class="field check"><input type="radio" id="c-${i}" name="credentialID" value="${c.credentialID}"${i === 0 ? raw(' checked') : ''}><label for="c-${i}">${c.label}</label></div>`)}
+  </fieldset>
+  <button type="submit" class="primary">Weiter zur Freigabe beim Anbieter</button>
+</form>`,
+  );
+}
+
+async function postRemote({ params, req, res, ctx, csrf }: RouteInput<Record<string, string>, unknown, unknown>) {
+  private_(res);
+  const token = tokenOf(params, false);
+  const b = (req.body ?? {}) as Record<string, unknown>;
+  const place = str(b.place).trim();
+  const date = str(b.date).trim();
+  const errors: Record<string, string> = {};
+  const pe = placeError(place);
+  if (pe) errors.remotePlace = pe;
+  const de = dateError(date, todayBerlin(ctx));
+  if (de) errors.remoteDate = de;
+  if (!['ja', 'on', 'true', '1'].includes(str(b.confirm))) errors.remoteConfirm = 'Bitte bestätigen Sie, dass Sie die Vereinbarung gelesen haben und sie qualifiziert elektronisch unterzeichnen.';
+  if (Object.keys(errors).length) {
+    res.status(422);
+    return signPage(ctx, csrf, await viewFor(ctx, token), { place, date }, errors);
+  }
+  try {
+    return remoteResult(ctx, res, csrf, await remoteSigning(ctx).start(token, { place, date }));
+  } catch (err) {
+    if (err instanceof NotYourTurnError) {
+      res.status(409);
+      return signPage(ctx, csrf, await viewFor(ctx, token), { place, date }, {}, err.message);
+    }
+    if (err instanceof SignerError) {
+      res.status(502);
+      return signPage(ctx, csrf, await viewFor(ctx, token), { place, date }, {}, `Die Fernsignatur ist gerade nicht möglich: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+async function postUpload({ params, res, ctx, csrf, file }: RouteInput<Record<string, string>, unknown, unknown>) {
+  private_(res);
+  const token = tokenOf(params, false);
+  if (!file) {
+    res.status(422);
+    return signPage(ctx, csrf, await viewFor(ctx, token), {}, { upload: 'Bitte wählen Sie die signierte PDF-Datei aus.' });
+  }
+  let outcome: SignOutcome;
+  try {
+    outcome = await ctx.svc.signWithUpload(token, file.buffer);
+  } catch (err) {
+    if (err instanceof UploadRefusedError) {
+      res.status(422);
+      return signPage(ctx, csrf, await viewFor(ctx, token), {}, { upload: `Die Datei wurde nicht angenommen: ${err.message}` });
+    }
+    if (err instanceof NotYourTurnError) {
+      res.status(409);
+      return signPage(ctx, csrf, await viewFor(ctx, token), {}, {}, err.message);
+    }
+    throw err;
+  }
+  return successPage(csrf, token, ctx.svc.snapshot(outcome.envelopeId), outcome);
+}
+
 const SignBody = z.strictObject({
   place: PlaceSchema.optional(),
   date: DateSchema.optional(),
@@ -375,7 +519,7 @@ export function signRoutes(): AnyRoute[] {
         private_(res);
         const token = tokenOf(params, false);
         const v = await ctx.svc.openLink(token);
-        return signPage(ctx, csrf, { token, snapshot: v.snapshot, signatory: v.signatory, canSign: v.canSign, waitingFor: v.waitingFor });
+        return signPage(ctx, csrf, { token, snapshot: v.snapshot, signatory: v.signatory, canSign: v.canSign, waitingFor: v.waitingFor }, {}, {}, remoteSigning(ctx).takeNotice(token));
       },
     }),
     route({
@@ -399,6 +543,60 @@ export function signRoutes(): AnyRoute[] {
       params: TokenParam,
       upload: { field: 'image', kinds: ['png', 'jpeg'] },
       handler: postSign,
+    }),
+    route({
+      method: 'post',
+      path: '/sign/:token/upload',
+      kind: 'page',
+      access: 'link',
+      summary: 'Extern signiertes PDF hochladen (genau das zugesandte Dokument plus die eigene Unterschrift im eigenen Feld)',
+      params: TokenParam,
+      upload: { field: 'file', kinds: ['pdf'] },
+      handler: postUpload,
+    }),
+    route({
+      method: 'post',
+      path: '/sign/:token/fernsignatur',
+      kind: 'page',
+      access: 'link',
+      summary: 'Fernsignatur starten: weiter zur Anmeldung beim Vertrauensdiensteanbieter (CSC, OAuth 2.0)',
+      params: TokenParam,
+      handler: postRemote,
+    }),
+    route({
+      method: 'get',
+      path: '/fernsignatur/rueckkehr',
+      kind: 'page',
+      access: 'public',
+      summary: 'Rückkehr vom Vertrauensdiensteanbieter (OAuth 2.0 redirect_uri); der state bindet an den laufenden Vorgang',
+      query: z.object({ state: z.string().max(200).optional(), code: z.string().max(2000).optional(), error: z.string().max(200).optional(), error_description: z.string().max(1000).optional() }),
+      handler: async ({ query, res, ctx, csrf }) => {
+        res.set('Cache-Control', 'no-store');
+        res.set('Referrer-Policy', 'no-referrer');
+        try {
+          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).callback(query));
+        } catch (err) {
+          if (err instanceof RemoteFlowError) throw new HttpError(400, 'Fernsignatur nicht gefunden', err.message);
+          throw err;
+        }
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/fernsignatur/auswahl',
+      kind: 'page',
+      access: 'public',
+      summary: 'Fernsignatur: das gewählte Zertifikat',
+      handler: async ({ req, res, ctx, csrf }) => {
+        res.set('Cache-Control', 'no-store');
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        try {
+          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).choose(str(b.state), str(b.credentialID)));
+        } catch (err) {
+          if (err instanceof RemoteFlowError) throw new HttpError(400, 'Fernsignatur nicht gefunden', err.message);
+          throw err;
+        }
+      },
     }),
     route({
       method: 'post',
@@ -486,6 +684,37 @@ export function signRoutes(): AnyRoute[] {
           outcome = await ctx.svc.signWithLink(token, { place: body.place, date: body.date, image });
         } catch (err) {
           if (err instanceof SignError || err instanceof StampImageError) throw new HttpError(422, 'Unterschrift abgelehnt', signRefusalText(err));
+          throw err;
+        }
+        return {
+          envelopeId: outcome.envelopeId,
+          agreementId: outcome.agreementId,
+          signatory: { name: outcome.signatory.name, role: outcome.signatory.role },
+          sha256: outcome.sha256,
+          completed: outcome.completed,
+          next: outcome.next,
+          document: `/api/v1/sign/${token}/document`,
+        } satisfies z.infer<typeof Outcome>;
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/v1/sign/:token/upload',
+      kind: 'api',
+      access: 'link',
+      tag: TAG,
+      summary: 'Extern signiertes PDF hochladen (multipart, Feld „file“): angenommen nur als das zugesandte Dokument plus genau eine Unterschrift im eigenen Feld',
+      params: TokenParam,
+      upload: { field: 'file', kinds: ['pdf'], required: true },
+      response: { description: 'Ergebnis', schema: Outcome },
+      handler: async ({ params, res, ctx, file }) => {
+        private_(res);
+        const token = tokenOf(params, true);
+        let outcome: SignOutcome;
+        try {
+          outcome = await ctx.svc.signWithUpload(token, file!.buffer);
+        } catch (err) {
+          if (err instanceof UploadRefusedError) throw new HttpError(422, 'Upload abgelehnt', err.message);
           throw err;
         }
         return {

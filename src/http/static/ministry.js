@@ -28,3 +28,21 @@
   rows.forEach(function (r) { r.addEventListener('change', sync); });
   sync();
 })();
+
+// Only the fields of the chosen way of signing (password, PIN, credential) are shown; without
+// JavaScript all are visible and the server takes what the chosen way needs.
+(function () {
+  'use strict';
+  var radios = Array.prototype.slice.call(document.querySelectorAll('input[name="backend"]'));
+  var fields = Array.prototype.slice.call(document.querySelectorAll('[data-backend]'));
+  if (radios.length < 2 || fields.length === 0) return;
+  function show() {
+    var chosen = radios.filter(function (r) { return r.checked; })[0];
+    var value = chosen ? chosen.value : '';
+    fields.forEach(function (f) {
+      f.hidden = f.getAttribute('data-backend').split(' ').indexOf(value) < 0;
+    });
+  }
+  radios.forEach(function (r) { r.addEventListener('change', show); });
+  show();
+})();
