@@ -272,7 +272,7 @@ export async function startCscServer(opts: { credentials: CredentialSpec[]; user
         .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(String(v))}">`)
         .join('');
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><html lang="de"><title>Anmeldung Test-Vertrauensdienst</title><h1>Test-Vertrauensdienst</h1>
+      res.end(`<!doctype html><html lang="de"><title>Anmeldung Test-Vertrauensdienst</title><link rel="icon" href="data:,"><h1>Test-Vertrauensdienst</h1>
 <p>${q.scope === 'credential' ? `Freigabe von ${esc(String(q.numSignatures))} Signatur(en) mit ${esc(String(q.credentialID))}` : 'Anmeldung'}</p>
 <form method="post" action="${base}/oauth2/authorize">${hidden}
 <label>Benutzer <input name="username"></label><label>Passwort <input name="password" type="password"></label>

@@ -105,7 +105,7 @@ ${queue.length === 0
   ? html`<p class="notice info">Zurzeit wartet keine Vereinbarung auf Ihre Unterschrift${filter.year || filter.type ? ' (mit diesem Filter)' : ''}.</p>`
   : html`<form method="post" action="/ministerium/unterzeichnen" id="batch-form">
   ${csrfField(csrf)}
-  <p>${queue.length} Vereinbarung${queue.length === 1 ? '' : 'en'} ${years.length ? html`(${years.join(', ')})` : ''} warten auf Ihre Unterschrift, zusammen ${euro(total)}. Bitte sehen Sie die Dokumente durch, wählen Sie die zu unterzeichnenden aus und bestätigen Sie mit Ihrem Passwort.</p>
+  <p>${queue.length} Vereinbarung${queue.length === 1 ? '' : 'en'} ${years.length ? html`(${years.join(', ')})` : ''} warten auf Ihre Unterschrift, zusammen ${euro(total)}. Bitte sehen Sie die Dokumente durch, wählen Sie die zu unterzeichnenden aus und bestätigen Sie ${backends.length > 1 ? 'mit Ihrem Passwort (Key-Store) oder der PIN Ihres Schlüssels' : 'mit Ihrem Passwort'}.</p>
   ${err('ids')}
   <table id="queue-table"${errors.ids ? raw(' aria-describedby="e-ids"') : ''}>
     <caption class="visually-hidden">Vereinbarungen, die auf Ihre Unterschrift warten</caption>
@@ -163,7 +163,7 @@ ${queue.length === 0
   ${backends.length > 1
     ? html`<div class="grid2">
     <div class="field${errors.pin ? ' invalid' : ''}" data-backend="pkcs11 csc">
-      <label for="f-pin">PIN (Signaturkarte, HSM oder Fernsignatur)</label>
+      <label for="f-pin">PIN (${backends.includes('pkcs11') && backends.includes('csc') ? 'Signaturkarte, HSM oder Fernsignatur' : backends.includes('pkcs11') ? 'Signaturkarte oder HSM' : 'Fernsignatur'})</label>
       <input id="f-pin" name="pin" type="password" inputmode="numeric" autocomplete="off"${inv('pin')}${desc('pin', 'h-pin')}>
       <p class="hint" id="h-pin">Eine PIN-Eingabe gilt für alle ausgewählten Vereinbarungen; jede Unterschrift wird einzeln protokolliert.</p>
       ${err('pin')}
