@@ -12,7 +12,9 @@ import { agreementPdf, AQB_EXAMPLE, zv } from './helpers/signing.ts';
 import { startCscServer, type CscTestServer } from './helpers/csc-server.ts';
 import { tempDir } from './helpers/tools.ts';
 import { nssTrusting, opensslVerifyAll, pdfsig } from './helpers/validators.ts';
-import { envelopeCounts, linkOf, openYear } from './helpers/year.ts';
+import { envelopeCounts, linkOf, openService, openYear } from './helpers/year.ts';
+import { openKey } from '../src/sign/key-uri.ts';
+import { SignerError } from '../src/sign/signer.ts';
 
 const tmp = tempDir('zv-csc-');
 let csc: CscTestServer;
@@ -73,9 +75,9 @@ test('zv sign --key csc:…: credentials/info with the chain, one credentials/au
   const [sig] = pdfsig(out, nssTrusting(tmp.dir, [{ nick: 'tsp', pem: csc.ca.pem }]));
   assert.deepEqual({ valid: sig!.valid, trusted: sig!.trusted, signer: sig!.signer }, { valid: true, trusted: true, signer: 'Kai Klose' });
   assert.equal(opensslVerifyAll(readFileSync(out), csc.ca.pem, tmp.dir)[0]!.status, 0);
-  const v = await zv(['verify', out, '--trust', caFile]);
+  const v = await zv(['verify', out, '--trust', caFile, '--json']);
   assert.equal(v.code, 0, v.stdout);
-  const report = JSON.parse((await zv(['verify', out, '--trust', caFile, '--json'])).stdout);
+  const report = JSON.parse(v.stdout);
   assert.equal(report.signatures[0].status, 'valid', JSON.stringify(report.signatures[0].problems));
 });
 
@@ -146,54 +148,43 @@ describe('a county signatory signs remotely through the link; refusals leave not
   };
 
   test('wrong PIN, service down, timeout, SAD expired, a signature over another hash, a certificate of another key, an expired certificate, a browser-only credential', async () => {
-    const cases: [string, () => Promise<{ code: number | null; stderr: string }>, RegExp][] = [
-      ['wrong PIN', () => signLink('rathgeber-qes', { ZV_CSC_PIN: '0000' }), /hat die PIN bzw\. das Einmalpasswort abgelehnt: „The PIN is invalid“ \(invalid_pin, HTTP 400\)/],
-      ['service down', async () => signLink('rathgeber-qes', { ZV_CSC_URL: `http://127.0.0.1:${await closedPort()}/csc/v2` }), /Der Fernsignaturdienst 127\.0\.0\.1:\d+ ist nicht erreichbar \(auth\/login: ECONNREFUSED\)/],
-      [
-        'timeout',
-        async () => {
-          csc.knobs.delayMs = 3000;
-          try {
-            return await signLink('rathgeber-qes', { ZV_CSC_TIMEOUT_MS: '1000' });
-          } finally {
-            csc.knobs.delayMs = undefined;
-          }
-        },
-        /antwortet nicht \(auth\/login: keine Antwort nach 1 s\)/,
-      ],
-      [
-        'SAD expired at the service',
-        async () => {
-          csc.knobs.sadExpiresAtOnce = true;
-          try {
-            return await signLink('rathgeber-qes');
-          } finally {
-            csc.knobs.sadExpiresAtOnce = undefined;
-          }
-        },
-        /Die Freigabe \(SAD\) beim Fernsignaturdienst .* ist abgelaufen: „SAD expired“/,
-      ],
-      [
-        'hash mismatch in the answer',
-        async () => {
-          csc.knobs.signOtherHash = true;
-          try {
-            return await signLink('rathgeber-qes');
-          } finally {
-            csc.knobs.signOtherHash = undefined;
-          }
-        },
-        /Die zurückgegebene Signatur passt nicht zum Zertifikat oder zum angefragten Hashwert/,
-      ],
-      ['certificate of another key', () => signLink('falsches-zertifikat'), /Die zurückgegebene Signatur passt nicht zum Zertifikat/],
-      ['expired certificate', () => signLink('abgelaufen'), /ist laut Anbieter nicht gültig \(Status expired\)/],
-      ['oauth2code credential on the command line', () => signLink('nur-im-browser'), /wird beim Anbieter im Browser freigegeben \(oauth2code\); unterschreiben Sie über die Web-Oberfläche/],
-      ['unknown credential', () => signLink('gibt-es-nicht'), /lehnt ab \(credentials\/info\): „Invalid parameter credentialID“/],
+    // Through the CLI once (what the signatory reads), the other refusals through the same service calls in this process.
+    const cli = await signLink('rathgeber-qes', { ZV_CSC_PIN: '0000' });
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^refused: Der Fernsignaturdienst 127\.0\.0\.1:\d+ hat die PIN bzw\. das Einmalpasswort abgelehnt: „The PIN is invalid“ \(invalid_pin, HTTP 400\)\. Es wurde nichts unterzeichnet\./m);
+    const attempt = async (credential: string, extra: Record<string, string> = {}) => {
+      const svc = openService(data);
+      try {
+        const key = await openKey(`csc:${credential}`, { env: { ...rathgeber, ...extra } });
+        await svc.signWithLink(link, { signer: key.signer });
+        return 'signed';
+      } catch (e) {
+        if (!(e instanceof SignerError)) throw e;
+        return e.message;
+      } finally {
+        svc.close();
+      }
+    };
+    const withKnob = async (knob: Partial<typeof csc.knobs>, run: () => Promise<string>) => {
+      Object.assign(csc.knobs, knob);
+      try {
+        return await run();
+      } finally {
+        for (const k of Object.keys(knob)) delete (csc.knobs as Record<string, unknown>)[k];
+      }
+    };
+    const cases: [string, () => Promise<string>, RegExp][] = [
+      ['service down', async () => attempt('rathgeber-qes', { ZV_CSC_URL: `http://127.0.0.1:${await closedPort()}/csc/v2` }), /Der Fernsignaturdienst 127\.0\.0\.1:\d+ ist nicht erreichbar \(auth\/login: ECONNREFUSED\)/],
+      ['timeout', () => withKnob({ delayMs: 3000 }, () => attempt('rathgeber-qes', { ZV_CSC_TIMEOUT_MS: '1000' })), /antwortet nicht \(auth\/login: keine Antwort nach 1 s\)/],
+      ['SAD expired at the service', () => withKnob({ sadExpiresAtOnce: true }, () => attempt('rathgeber-qes')), /Die Freigabe \(SAD\) beim Fernsignaturdienst .* ist abgelaufen: „SAD expired“/],
+      ['hash mismatch in the answer', () => withKnob({ signOtherHash: true }, () => attempt('rathgeber-qes')), /Die zurückgegebene Signatur passt nicht zum Zertifikat oder zum angefragten Hashwert/],
+      ['certificate of another key', () => attempt('falsches-zertifikat'), /Die zurückgegebene Signatur passt nicht zum Zertifikat/],
+      ['expired certificate', () => attempt('abgelaufen'), /ist laut Anbieter nicht gültig \(Status expired\)/],
+      ['oauth2code credential on the command line', () => attempt('nur-im-browser'), /wird beim Anbieter im Browser freigegeben \(oauth2code\); unterschreiben Sie über die Web-Oberfläche/],
+      ['unknown credential', () => attempt('gibt-es-nicht'), /lehnt ab \(credentials\/info\): „Invalid parameter credentialID“/],
     ];
-    for (const [what, attempt, message] of cases) {
-      const r = await attempt();
-      assert.equal(r.code, 1, `${what}: ${r.stderr}`);
-      assert.match(r.stderr, message, what);
+    for (const [what, run, message] of cases) {
+      assert.match(await run(), message, what);
       assert.ok(!signedFiles(), `${what}: nothing signed`);
       assert.equal(envelopeCounts(data).completed, 0, what);
     }

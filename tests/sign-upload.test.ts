@@ -19,6 +19,7 @@ import { startCscServer, type CscTestServer } from './helpers/csc-server.ts';
 import { tempDir } from './helpers/tools.ts';
 import { nssTrusting, opensslVerifyAll, pdfsig } from './helpers/validators.ts';
 import { envelopeCounts, linkOf, openService, openYear } from './helpers/year.ts';
+import { UploadRefusedError } from '../src/sign/external.ts';
 
 const tmp = tempDir('zv-upload-');
 let countyCa: TestCa; // the county's card CA (trusted with zv trust add)
@@ -102,10 +103,14 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
   });
 
   const upload = (file: string) => zv(['envelope', 'sign', '-', '--data', data, '--upload', file], {}, 60_000, englerLink);
+  /** The refusal through the service (the CLI and the web call the same method); the envelope is untouched. */
   const assertRefused = async (file: string, message: RegExp, what: string) => {
-    const r = await upload(file);
-    assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, message, what);
+    const svc = openService(data);
+    try {
+      await assert.rejects(svc.signWithUpload(englerLink, readFileSync(file)), (e: Error) => e instanceof UploadRefusedError && message.test(e.message), what);
+    } finally {
+      svc.close();
+    }
     assert.deepEqual(envelopeCounts(data), { open: 1, completed: 0, ministryPending: 0, ministrySigned: 1 }, what);
   };
 
@@ -142,7 +147,9 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
     // Not a PDF; the unchanged document; over 20 MB.
     await assertRefused(write('x.pdf', Buffer.from('\x89PNG\r\n\x1a\n-not a pdf')), /kein PDF/, 'not a PDF');
     await assertRefused(sent, /das unveränderte Dokument: Es enthält keine neue Unterschrift/, 'unchanged');
-    await assertRefused(write('big.pdf', Buffer.concat([bytes, Buffer.alloc(21 * 1024 * 1024, 0x20)])), /größer als 20 MB/, 'too large');
+    const big = await upload(write('big.pdf', Buffer.concat([bytes, Buffer.alloc(21 * 1024 * 1024, 0x20)])));
+    assert.equal(big.code, 1);
+    assert.match(big.stderr, /^refused: Die Datei ist größer als 20 MB\. — nothing was written/m, 'too large (CLI)');
     // A certificate from a CA this instance does not trust.
     await assertRefused(pdfsigSign(sent, 'sig-partner-2', 'engler-fremd', join(tmp.dir, 'stranger.pdf')), /stammt von einer Stelle, der diese Zielwerk-Instanz nicht vertraut.*zv trust add/, 'untrusted CA');
   });

@@ -68,6 +68,10 @@ export function signRefusalText(err: Error): string {
   if (/lies before the date of an earlier signature/.test(m)) return 'Das Datum liegt vor dem Datum einer früheren Unterschrift auf dieser Vereinbarung.';
   if (/lies after the moment of signing/.test(m)) return 'Das Datum darf nicht in der Zukunft liegen.';
   if (/place/.test(m)) return `Der Ort wurde abgelehnt (höchstens ${PLACE_MAX} Zeichen).`;
+  const expired = /the certificate of (.+) expired on (\d{4}-\d{2}-\d{2})/.exec(m);
+  if (expired) return `Das Zertifikat (${expired[1]}) ist am ${expired[2]!.split('-').reverse().join('.')} abgelaufen; damit kann nicht mehr unterschrieben werden.`;
+  const early = /the certificate of (.+) is not valid yet \(valid from (\d{4}-\d{2}-\d{2})/.exec(m);
+  if (early) return `Das Zertifikat (${early[1]}) gilt erst ab ${early[2]!.split('-').reverse().join('.')}.`;
   if (err instanceof StampImageError) return 'Das Unterschriftsbild ließ sich nicht in den Stempel übernehmen. Bitte verwenden Sie ein anderes Bild.';
   return `Die Unterschrift wurde nicht gesetzt: ${m}`;
 }
