@@ -176,7 +176,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       process.stdout.write(`${created ? 'created' : 'exists'}: ${ca.subject}\n`);
       process.stdout.write(`  SHA-256 ${ca.sha256}\n  valid ${ca.notBefore.toISOString().slice(0, 10)} – ${ca.notAfter.toISOString().slice(0, 10)}\n`);
       process.stdout.write(`  ${resolve(dir, 'keys', 'ca.cert.pem')}\n`);
-      process.stdout.write('  Demo-CA: not a qualified trust service; its signatures are advanced, not qualified (eIDAS).\n');
+      process.stdout.write('  Demo-CA (key store, the embedded default): not a trust service; its keys lie on this server, so its signatures are simple electronic signatures, not qualified ones (eIDAS).\n');
     });
   keys
     .command('list')
@@ -253,6 +253,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       writeFilesAtomically([{ path: opts.out, bytes: result.bytes }]);
       process.stdout.write(`signed ${result.fieldName}: ${result.name}, ${result.role} — ${result.place}, ${result.date} (${formatSigningTime(result.signingTime)})\n`);
       process.stdout.write(`  ${opts.out}  ${(result.bytes.length / 1024).toFixed(1)} KB (+${((result.bytes.length - input.length) / 1024).toFixed(1)} KB)\n`);
+      process.stdout.write(`  key: ${result.signer.description}${result.signer.kind === 'keystore' ? ' — a simple electronic signature (key held by this server)' : ''}\n`);
       process.stdout.write(result.remaining.length ? `  next: ${result.remaining.map((r) => `${r.name} (${r.ref})`).join(', ')}\n` : '  all signatories have signed\n');
     });
 

@@ -237,6 +237,7 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
         const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
         const r = await withKey(o, async (key) => svc.signWithLink(await readLink(link), { place: o.place, date: o.date, image, signer: key.signer }));
         out(`signed by ${r.signatory.name} (${r.signatory.role}): ${r.signedPath}`);
+        out(`key: ${r.signer.description}${r.signer.kind === 'keystore' ? ' — a simple electronic signature (key held by this server)' : ''}`);
         out(r.completed ? 'the agreement is now completely signed' : `next: ${r.next!.name} (${r.next!.role}) has been notified`);
       }),
     );

@@ -177,6 +177,8 @@ export interface SignOutcome {
   next: { name: string; role: string } | null;
   completed: boolean;
   signedPath: string;
+  /** How the signature was made: the key store (the embedded default), a card/HSM, remote signing, or an upload. */
+  signer: { kind: SignerKind | 'upload'; description: string };
 }
 
 interface PreparedMessage {
@@ -814,6 +816,7 @@ export class SigningService {
       next: next ? { name: next.name, role: next.role } : null,
       completed,
       signedPath,
+      signer: { kind: result.signerKind, description: result.signerDescription },
     };
   }
 
@@ -1160,7 +1163,7 @@ export function describeDetails(e: AuditEvent): string {
     case 'opened':
       return `Signaturlink von ${d.signatory} geöffnet`;
     case 'signed':
-      return `${d.name} (${d.role}), ${d.place}, den ${d.date}; Zertifikat ${d.certificate?.serial ?? '?'}${d.batch ? `; Stapelsignatur ${d.batch} (${d.batchSize} Vereinbarungen)` : ''}`;
+      return `${d.name} (${d.role}), ${d.place}, den ${d.date}; Zertifikat ${d.certificate?.serial ?? '?'}${d.signer?.description ? `; ${d.signer.description}` : ''}${d.batch ? `; Stapelsignatur ${d.batch} (${d.batchSize} Vereinbarungen)` : ''}`;
     case 'declined':
       return `${d.role}: „${d.reason}“`;
     case 'cancelled':

@@ -56,6 +56,8 @@ export interface SignResult {
   signingTime: Date;
   /** Signatories still to sign, in order. */
   remaining: { ref: string; name: string; role: string }[];
+  /** Where the key lived (key store = the embedded default, a simple signature). */
+  signer: { kind: Signer['kind']; description: string };
 }
 
 /** Key in the signature dictionary holding the stamped date (second-class name, prefixed). */
@@ -256,6 +258,7 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
       remaining: doc.fields
         .filter((f) => !f.signature && f !== field)
         .map((f) => ({ ref: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role })),
+      signer: { kind: signer.kind, description: signer.description },
     },
   };
 }

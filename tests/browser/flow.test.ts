@@ -11,21 +11,20 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { pino } from 'pino';
 import { serve, type Running } from '../../src/http/server.ts';
 import { parseEml } from '../../src/envelope/notify.ts';
 import { absolutePath } from '../../src/store/files.ts';
 import { verifyAgreement } from '../../src/sign/verify.ts';
 import { trustAnchorsOf } from '../../src/archive/archive.ts';
+import { ARTIFACTS, CHROMIUM, newContext as freshContext, submit } from '../helpers/browser.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
-const ARTIFACTS = join(root, 'tests', 'artifacts', 'browser');
 const PASSWORD = 'browser-test-passwort';
-const CHROMIUM = process.env.ZV_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 
 let running: Running;
 let browser: Browser;
@@ -48,19 +47,7 @@ after(async () => {
 });
 
 /** A fresh browser profile with CSP/script error tracking. */
-async function newContext(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ locale: 'de-DE', timezoneId: 'Europe/Berlin', viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error on ${page.url()}: ${m.text()}`);
-  });
-  // Errors from our scripts carry a frame of /static/…; Chromium's built-in PDF viewer in the
-  // preview iframe occasionally reports an internal "Assertion failed" without one, which is not ours.
-  page.on('pageerror', (e) => {
-    if (/\/static\/[\w.-]+\.js/.test(e.stack ?? '') || !/^Assertion failed$/.test(e.message)) problems.push(`script error on ${page.url()}: ${e.message} ${e.stack ?? ''}`);
-  });
-  return { context, page };
-}
+const newContext = () => freshContext(browser, problems);
 
 /** Screenshot plus the accessibility checks every page must pass. */
 async function snap(page: Page, name: string): Promise<void> {
@@ -81,11 +68,6 @@ async function snap(page: Page, name: string): Promise<void> {
     styles: Array.from(document.querySelectorAll('[style]')).filter((e) => !e.closest('.swagger-ui')).length,
   }));
   assert.equal(inline.scripts, 0, `${name}: inline script`);
-}
-
-/** Submits a form and waits for the page it leads to (a bare waitForLoadState could see the old page). */
-async function submit(page: Page, act: () => Promise<void>): Promise<void> {
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), act()]);
 }
 
 async function login(page: Page, username: string, password = PASSWORD) {

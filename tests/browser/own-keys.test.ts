@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -21,11 +21,10 @@ import { issue, testCa } from '../helpers/pki.ts';
 import { createToken, generateKey, softhsmConfig, storeCertificate, type Token } from '../helpers/softhsm.ts';
 import { startCscServer, type CscTestServer } from '../helpers/csc-server.ts';
 import { CONTACTS } from '../helpers/year.ts';
+import { ARTIFACTS, CHROMIUM, newContext, submit } from '../helpers/browser.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
-const ARTIFACTS = join(root, 'tests', 'artifacts', 'browser');
 const PASSWORD = 'browser-test-passwort';
-const CHROMIUM = process.env.ZV_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 
 let running: Running;
 let browser: Browser;
@@ -70,21 +69,7 @@ after(async () => {
   for (const k of ['ZV_PKCS11_URI', 'ZV_CSC_URL', 'ZV_CSC_CLIENT_ID', 'ZV_CSC_CLIENT_SECRET', 'ZV_CSC_REDIRECT_URI', 'SOFTHSM2_CONF']) delete process.env[k];
 });
 
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ locale: 'de-DE', timezoneId: 'Europe/Berlin', viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error on ${page.url()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => {
-    if (/\/static\/[\w.-]+\.js/.test(e.stack ?? '') || !/^Assertion failed$/.test(e.message)) problems.push(`script error on ${page.url()}: ${e.message}`);
-  });
-  return page;
-}
-
-async function submit(page: Page, act: () => Promise<void>): Promise<void> {
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), act()]);
-}
+const newPage = async () => (await newContext(browser, problems)).page;
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 

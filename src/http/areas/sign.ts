@@ -314,6 +314,7 @@ function successPage(csrf: string, token: string, snap: Snapshot, outcome: SignO
 <p class="notice ok" role="status">Ihre elektronische Signatur wurde in die Vereinbarung „${snap.agreement.title}“ eingefügt.</p>
 <dl class="facts">
   <dt>Unterzeichnet von</dt><dd>${outcome.signatory.name}, ${outcome.signatory.role}</dd>
+  <dt>Art der Unterschrift</dt><dd>${outcome.signer.description}${outcome.signer.kind === 'keystore' ? html`<br><span class="hint">${LEGAL_WEIGHT.keystore}</span>` : ''}</dd>
   <dt>SHA-256 des signierten Dokuments</dt><dd><code>${outcome.sha256}</code></dd>
   <dt>Stand</dt><dd>${outcome.completed ? 'Die Vereinbarung ist vollständig unterzeichnet. Alle Beteiligten erhalten eine Abschlussmitteilung.' : `Als Nächstes unterzeichnet ${outcome.next!.name} (${outcome.next!.role}).`}</dd>
 </dl>
@@ -505,10 +506,26 @@ const Outcome = z.object({
   sha256: z.string(),
   completed: z.boolean(),
   next: z.object({ name: z.string(), role: z.string() }).nullable(),
+  /** kind: keystore (a simple signature), pkcs11, csc, upload; description for people. */
+  signer: z.object({ kind: z.enum(['keystore', 'pkcs11', 'csc', 'upload']), description: z.string() }),
   document: z.string(),
 });
 
 const TokenParam = z.object({ token: z.string() });
+
+/** The API's answer after a signature, however it was made. */
+function outcomeJson(outcome: SignOutcome, token: string): z.infer<typeof Outcome> {
+  return {
+    envelopeId: outcome.envelopeId,
+    agreementId: outcome.agreementId,
+    signatory: { name: outcome.signatory.name, role: outcome.signatory.role },
+    sha256: outcome.sha256,
+    completed: outcome.completed,
+    next: outcome.next,
+    signer: outcome.signer,
+    document: `/api/v1/sign/${token}/document`,
+  };
+}
 
 export function signRoutes(): AnyRoute[] {
   return [
@@ -690,15 +707,7 @@ export function signRoutes(): AnyRoute[] {
           if (err instanceof SignError || err instanceof StampImageError) throw new HttpError(422, 'Unterschrift abgelehnt', signRefusalText(err));
           throw err;
         }
-        return {
-          envelopeId: outcome.envelopeId,
-          agreementId: outcome.agreementId,
-          signatory: { name: outcome.signatory.name, role: outcome.signatory.role },
-          sha256: outcome.sha256,
-          completed: outcome.completed,
-          next: outcome.next,
-          document: `/api/v1/sign/${token}/document`,
-        } satisfies z.infer<typeof Outcome>;
+        return outcomeJson(outcome, token);
       },
     }),
     route({
@@ -721,15 +730,7 @@ export function signRoutes(): AnyRoute[] {
           if (err instanceof UploadRefusedError) throw new HttpError(422, 'Upload abgelehnt', err.message);
           throw err;
         }
-        return {
-          envelopeId: outcome.envelopeId,
-          agreementId: outcome.agreementId,
-          signatory: { name: outcome.signatory.name, role: outcome.signatory.role },
-          sha256: outcome.sha256,
-          completed: outcome.completed,
-          next: outcome.next,
-          document: `/api/v1/sign/${token}/document`,
-        } satisfies z.infer<typeof Outcome>;
+        return outcomeJson(outcome, token);
       },
     }),
     route({
