@@ -75,7 +75,8 @@ before(async () => {
 });
 after(async () => {
   await csc.close();
-  tmp.cleanup();
+  if (process.env.KEEP_TMP) console.log(tmp.dir);
+  else tmp.cleanup();
 });
 
 describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (Erste Kreisbeigeordnete)', () => {
@@ -94,6 +95,17 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
     }
     const m = await zv(['envelope', 'sign-ministry', '--signatory', 'Kai Klose', '--yes', '--data', data, '--key', token.uri('klose', `pin-value=${token.pin}`)], softhsmEnv);
     assert.equal(m.code, 0, m.stderr);
+    // At the Landrat's turn, a file signed in the Erste Kreisbeigeordnete's (still empty) field.
+    const siebertLink = linkOf(data, 'andreas.siebert@landkreis-kassel.example');
+    const forSiebert = join(tmp.dir, 'kassel-siebert-sent.pdf');
+    assert.equal((await zv(['envelope', 'view', '-', '--out', forSiebert, '--data', data], {}, 60_000, siebertLink)).code, 0);
+    const svc = openService(data);
+    try {
+      const foreign = readFileSync(pdfsigSign(forSiebert, 'sig-partner-2', 'siebert', join(tmp.dir, 'kassel-foreign-field.pdf')));
+      await assert.rejects(svc.signWithUpload(siebertLink, foreign), /Die Unterschrift steht im Feld von Silke Engler \(Erste Kreisbeigeordnete\) statt in Ihrem Feld „sig-partner-1“ \(Andreas Siebert\)/);
+    } finally {
+      svc.close();
+    }
     const s = await zv(['envelope', 'sign', '-', '--data', data, '--key', 'csc:siebert'], { ZV_CSC_URL: csc.base, ZV_CSC_USER: 'siebert', ZV_CSC_PASSWORD: 'landrat-geheim', ZV_CSC_PIN: '1357' }, 60_000, linkOf(data, 'andreas.siebert@landkreis-kassel.example'));
     assert.equal(s.code, 0, s.stderr);
     englerLink = linkOf(data, 'silke.engler@landkreis-kassel.example');
@@ -135,7 +147,7 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
     const resaved = join(tmp.dir, 'resaved.pdf');
     execFileSync('qpdf', [sent, resaved]); // a full rewrite, as "Save as" or an optimiser does
     await assertRefused(pdfsigSign(resaved, 'sig-partner-2', 'engler', join(tmp.dir, 'resaved-signed.pdf')), /nicht mit dem Dokument, das Ihnen zugesandt wurde.*inkrementell/, 're-saved');
-    // Another field: the Landrat's (already signed) is refused by pdfsig itself; a new field instead.
+    // A new field of her own instead of the prepared one (another person's field: in the set-up, at the Landrat's turn).
     const newField = join(tmp.dir, 'newfield.pdf');
     execFileSync('pdfsig', ['-add-signature', '-new-signature-field-name', 'meine', '-nssdir', `sql:${signerNss}`, '-nick', 'engler', sent, newField], { stdio: 'pipe' });
     await assertRefused(newField, /nicht in Ihrem Unterschriftsfeld „sig-partner-2“ \(Silke Engler\), sondern in einem neuen Feld|Seite oder Anmerkungen geändert/, 'new field');

@@ -216,6 +216,15 @@ interface Authorisation {
   credential?: string;
 }
 
+function pinInUri(uri: string): boolean {
+  try {
+    const p = parsePkcs11Uri(uri);
+    return p.pinValue !== undefined || p.pinSource !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** "Token „Ministerium“, Schlüssel „klose“" for the configured card/HSM key (never its PIN). */
 function describeConfiguredKey(uri: string): string {
   try {
@@ -238,6 +247,10 @@ async function openBatchKey(ctx: AppContext, user: User, auth: Authorisation): P
     return { dispose: async () => {} };
   }
   if (!ministryBackends().includes(auth.backend)) throw invalid([{ path: 'backend', message: 'Dieser Weg zu unterschreiben ist auf diesem Server nicht eingerichtet.' }]);
+  // The PIN typed here is the signatory's authorisation: a PIN stored in the server's setting would bypass it.
+  if (auth.backend === 'pkcs11' && pinInUri(ministryPkcs11Uri()!)) {
+    throw new HttpError(500, 'Fehlkonfiguration', 'ZV_PKCS11_URI enthält eine PIN (pin-value oder pin-source). Für die Web-Oberfläche darf sie keine enthalten: die PIN gibt die Unterzeichnerin oder der Unterzeichner selbst ein. Es wurde nichts unterzeichnet.');
+  }
   if (!auth.pin) throw invalid([{ path: 'pin', message: 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.' }], 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.');
   if (auth.backend === 'csc' && !auth.credential) throw invalid([{ path: 'credential', message: 'Bitte geben Sie die Kennung Ihres Zertifikats beim Anbieter an.' }]);
   try {
