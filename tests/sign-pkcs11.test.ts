@@ -139,6 +139,16 @@ describe('zv sign --key pkcs11:…', () => {
     for (const [what, run, message] of cases) assert.match(await run(), message, what);
     // And the key itself works in this process too.
     assert.equal(await attempt(token.uri('klose', `pin-value=${token.pin}`)), 'signed');
+    // While one signer holds the token, a second one (even with the wrong PIN) is refused as busy — PKCS#11
+    // login state is per application, so it would otherwise get in without its PIN being checked.
+    const first = await openKey(token.uri('klose', `pin-value=${token.pin}`), { env: {} });
+    try {
+      assert.match(await attempt(token.uri('klose', 'pin-value=000000')), /wird gerade für eine andere Unterzeichnung verwendet/);
+      assert.match(await attempt(token.uri('klose-p256', `pin-value=${token.pin}`)), /wird gerade für eine andere Unterzeichnung verwendet/);
+    } finally {
+      await first.dispose();
+    }
+    assert.match(await attempt(token.uri('klose', 'pin-value=000000')), /Die PIN für den Token „Ministerium“ ist falsch/);
   });
 
   test('a locked token (a card after three wrong PINs) is refused as locked, even with the right PIN, before any signature', async () => {

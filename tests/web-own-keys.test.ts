@@ -150,6 +150,10 @@ describe('a county signatory signs from the link', () => {
 
     // At the provider: log in.
     const back1 = await providerLogin(toProvider, { username: 'krause', password: 'fulda-geheim' });
+    // The way back works only in the browser that started (a provider URL passed to someone else leads nowhere).
+    const elsewhere = await request(fx.app).get(back1.pathname + back1.search);
+    assert.equal(elsewhere.status, 400);
+    assert.match(elsewhere.text, /in einem anderen Browser begonnen/);
     const step2 = await agent.get(back1.pathname + back1.search);
     assert.equal(step2.status, 303, step2.text.slice(0, 1000));
     const release = new URL(step2.headers.location as string);

@@ -15,7 +15,7 @@ import { readAgreementPdf, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import { recompose } from '../sign/reproduce.ts';
 import { completeSignature, prepareSignature, type PreparedSignature, type SignResult } from '../sign/sign.ts';
 import type { TimestampAuthority } from '../sign/identity.ts';
-import type { Signer, SignerKind, SigningSession } from '../sign/signer.ts';
+import { SignerError, type Signer, type SignerKind, type SigningSession } from '../sign/signer.ts';
 import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
 import { checkExternalSignature } from '../sign/external.ts';
@@ -166,6 +166,8 @@ export interface BatchResult {
   error?: string;
   /** true when the envelope was not touched because the batch stopped before it (retry signs it). */
   untouched?: boolean;
+  /** The error text is already German (a signing device's or service's refusal). */
+  german?: boolean;
 }
 
 export interface SignOutcome {
@@ -529,7 +531,9 @@ export class SigningService {
       this.assertTurn(snap, signatory);
       const currentFile = fileById(this.db, snap.envelope.current_file_id);
       const sent = readStoredFile(this.store.dataDir, currentFile);
-      const accepted = await checkExternalSignature(sent, upload, { signatory: parseSignatoryRef(signatory.ref), trust: this.trustAnchors(), now: this.store.clock() });
+      // The signature cannot be older than the revision it signs was sent (envelope opened, or the previous signature stored).
+      const sentAt = new Date(Math.max(Date.parse(currentFile.created_at), Date.parse(snap.envelope.created_at)));
+      const accepted = await checkExternalSignature(sent, upload, { signatory: parseSignatoryRef(signatory.ref), trust: this.trustAnchors(), now: this.store.clock(), sentAt });
       return this.commitStep(
         { snap, signatory, currentFile },
         {
@@ -629,7 +633,7 @@ export class SigningService {
     };
     const failure = (envelopeId: number, err: unknown): BatchResult => {
       if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) throw err;
-      return { envelopeId, error: err instanceof ConflictError ? `envelope ${envelopeId} was changed by someone else meanwhile; sign it again` : err.message };
+      return { envelopeId, error: err instanceof ConflictError ? `envelope ${envelopeId} was changed by someone else meanwhile; sign it again` : err.message, german: err instanceof SignerError };
     };
     if (!signer.signer) {
       const results: BatchResult[] = [];
@@ -685,9 +689,12 @@ export class SigningService {
             signed = await completeSignature(step.prepared, session, this.tsa);
           } catch (err) {
             if (!(err instanceof Error) || err instanceof TypeError || err instanceof RangeError) throw err;
-            results.set(id, { envelopeId: id, error: err.message, untouched: true });
+            const german = err instanceof SignerError;
+            results.set(id, { envelopeId: id, error: err.message, untouched: true, german });
             for (const rest of steps.slice(k + 1)) {
-              results.set(rest.snap.envelope.id, { envelopeId: rest.snap.envelope.id, error: `not signed: the batch stopped at envelope ${id} (${err.message})`, untouched: true });
+              results.set(rest.snap.envelope.id, german
+                ? { envelopeId: rest.snap.envelope.id, error: `Der Stapel wurde bei Umschlag #${id} angehalten: ${err.message}`, untouched: true, german }
+                : { envelopeId: rest.snap.envelope.id, error: `not signed: the batch stopped at envelope ${id} (${err.message})`, untouched: true });
             }
             break;
           }

@@ -30,8 +30,9 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof AgreementPdfError) return new HttpError(422, 'Kein Zielwerk-Dokument', err.message);
   if (err instanceof UploadRefusedError) return new HttpError(422, 'Upload abgelehnt', err.message);
   if (err instanceof SignerError) {
-    const unavailable = err.code === 'service-unavailable' || err.code === 'module';
-    return new HttpError(unavailable ? 502 : 422, unavailable ? 'Signaturdienst nicht verfügbar' : 'Unterschrift abgelehnt', err.message);
+    if (err.code === 'service-unavailable') return new HttpError(502, 'Signaturdienst nicht verfügbar', err.message);
+    if (err.code === 'busy') return new HttpError(409, 'Signaturgerät belegt', err.message);
+    return new HttpError(422, 'Unterschrift abgelehnt', err.message);
   }
   if (err instanceof ArchiveError) return new HttpError(404, 'Nicht im Archiv', err.message);
   if (err instanceof FileIntegrityError) return new HttpError(500, 'Datei beschädigt', err.message);

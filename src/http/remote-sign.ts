@@ -13,13 +13,16 @@
  * bits): tokens from the provider are never written to disk. Nothing is stored for the envelope
  * until the last step; any failure leaves the link as it was.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { browserAuthorizedSigner, CscClient, cscConfig, pkce, usableCredentials, type CredentialInfo } from '../sign/csc.ts';
 import { SignerError } from '../sign/signer.ts';
-import type { PendingLinkSignature, SignOutcome } from '../envelope/service.ts';
+import { NotYourTurnError, type PendingLinkSignature, type SignOutcome } from '../envelope/service.ts';
 import type { AppContext } from './context.ts';
 
 const TTL_MS = 15 * 60_000;
+/** The cookie that binds a flow to the browser that started it (SameSite=Lax: the provider's redirect back is a cross-site navigation). */
+export const REMOTE_COOKIE = 'zv_fernsignatur';
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export interface RemoteForm {
   place: string;
@@ -29,6 +32,8 @@ export interface RemoteForm {
 
 interface Flow {
   state: string;
+  /** SHA-256 of the random value in the browser's cookie: the flow continues only in the browser that began it. */
+  binding: string;
   /** The personal link token the flow belongs to. */
   token: string;
   phase: 'service' | 'choose' | 'credential';
@@ -105,10 +110,14 @@ export class RemoteSigning {
     for (const [k, f] of this.flows) if (now - f.created > TTL_MS) this.flows.delete(k);
   }
 
-  private take(state: string): Flow {
+  private take(state: string, browser: string | undefined): Flow {
     this.sweep();
     const flow = this.flows.get(state);
     if (!flow) throw new RemoteFlowError('Diese Fernsignatur ist abgelaufen oder unbekannt (nach 15 Minuten verfällt sie). Bitte öffnen Sie Ihren persönlichen Link und starten Sie die Unterschrift neu.');
+    // A provider URL handed to someone else must not put their signature into the starter's field.
+    if (!browser || sha256(browser) !== flow.binding) {
+      throw new RemoteFlowError('Diese Fernsignatur wurde in einem anderen Browser begonnen. Bitte öffnen Sie Ihren persönlichen Link in diesem Browser und starten Sie die Unterschrift dort.');
+    }
     return flow;
   }
 
@@ -125,18 +134,23 @@ export class RemoteSigning {
     return { kind: 'redirect', url };
   }
 
-  /** Step 1: the signatory asked for a remote signature with these stamp details. */
-  async start(token: string, form: RemoteForm): Promise<RemoteStep> {
+  /**
+   * Step 1: the signatory asked for a remote signature with these stamp details. Returns where
+   * the browser goes and the value for its binding cookie (REMOTE_COOKIE).
+   */
+  async start(token: string, form: RemoteForm): Promise<{ step: RemoteStep; browser: string }> {
     this.sweep();
-    await this.ctx.svc.openLink(token); // the link must be valid and it must be their turn (throws otherwise)
-    const flow: Flow = { state: randomBytes(32).toString('base64url'), token, phase: 'service', verifier: '', form, created: Date.now() };
+    const view = await this.ctx.svc.openLink(token); // a valid link (throws otherwise) …
+    if (!view.canSign) throw new NotYourTurnError(`Sie können erst unterzeichnen, wenn ${view.waitingFor.map((s) => `${s.name} (${s.role})`).join(' und ')} unterzeichnet ${view.waitingFor.length > 1 ? 'haben' : 'hat'}.`); // … and their turn
+    const browser = randomBytes(32).toString('base64url');
+    const flow: Flow = { state: randomBytes(32).toString('base64url'), binding: sha256(browser), token, phase: 'service', verifier: '', form, created: Date.now() };
     this.flows.set(flow.state, flow);
-    return this.redirectFor(flow, { scope: 'service' }, await this.base(), 'Anmeldung für die Unterschrift unter einer Zielvereinbarung (Zielwerk)');
+    return { step: this.redirectFor(flow, { scope: 'service' }, await this.base(), 'Anmeldung für die Unterschrift unter einer Zielvereinbarung (Zielwerk)'), browser };
   }
 
   /** The provider sent the browser back (with a code, or an error). */
-  async callback(q: { state?: string; code?: string; error?: string; error_description?: string }): Promise<RemoteStep> {
-    const flow = this.take(q.state ?? '');
+  async callback(q: { state?: string; code?: string; error?: string; error_description?: string }, browser: string | undefined): Promise<RemoteStep> {
+    const flow = this.take(q.state ?? '', browser);
     if (q.error || !q.code) {
       this.flows.delete(flow.state);
       const why = q.error === 'access_denied' ? 'abgebrochen oder abgelehnt' : 'nicht erfolgreich';
@@ -171,8 +185,8 @@ export class RemoteSigning {
   }
 
   /** Step 2 with several credentials: the one they chose. */
-  async choose(state: string, credentialID: string): Promise<RemoteStep> {
-    const flow = this.take(state);
+  async choose(state: string, credentialID: string, browser: string | undefined): Promise<RemoteStep> {
+    const flow = this.take(state, browser);
     if (flow.phase !== 'choose') throw new RemoteFlowError('Diese Fernsignatur erwartet keine Auswahl; bitte starten Sie sie neu.');
     try {
       return await this.prepare(flow, credentialID);

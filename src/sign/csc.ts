@@ -265,10 +265,29 @@ export function credentialMaterial(credentialID: string, info: CredentialInfo, w
 /** RSASSA-PSS-params as in our SignerInfo, base64 (signAlgoParams). */
 const PSS_PARAMS_BASE64 = Buffer.from(pssParameters()).toString('base64');
 
-/** A signature value from the service: DER for ECDSA (some services answer raw r‖s). */
+/** A signature value from the service: DER for ECDSA (some services answer raw r‖s, which may start with 0x30 too). */
 export function normaliseSignature(scheme: SignatureScheme, value: Uint8Array): Uint8Array {
-  if (scheme === 'ecdsa' && value[0] !== 0x30 && (value.length === 64 || value.length === 96)) return ecdsaRawToDer(value);
-  return value;
+  if (scheme !== 'ecdsa' || isDerEcdsa(value)) return value;
+  return value.length === 64 || value.length === 96 || value.length === 132 ? ecdsaRawToDer(value) : value;
+}
+
+/** Exactly SEQUENCE { INTEGER r, INTEGER s } filling the whole value. */
+function isDerEcdsa(v: Uint8Array): boolean {
+  if (v.length < 8 || v[0] !== 0x30) return false;
+  let i = 1;
+  let len = v[i++]!;
+  if (len & 0x80) {
+    if (len !== 0x81) return false;
+    len = v[i++]!;
+  }
+  if (i + len !== v.length) return false;
+  for (let k = 0; k < 2; k++) {
+    if (v[i++] !== 0x02) return false;
+    const l = v[i++]!;
+    if (l === 0 || l > 0x7f || i + l > v.length) return false;
+    i += l;
+  }
+  return i === v.length;
 }
 
 /**
@@ -276,7 +295,7 @@ export function normaliseSignature(scheme: SignatureScheme, value: Uint8Array): 
  * user or given in the environment) or implicitly. One authorize() is one credentials/authorize
  * for all digests; each sign() is one signatures/signHash.
  */
-export async function openCscSigner(credentialID: string, config: CscConfig, opts: { scheme?: SignatureScheme } = {}): Promise<Signer> {
+export async function openCscSigner(credentialID: string, config: CscConfig, opts: { scheme?: SignatureScheme; /** A person authorises in this moment (web form): explicit mode with a PIN, nothing taken from the environment. */ interactive?: boolean } = {}): Promise<Signer> {
   if (!credentialID.trim()) throw new SignerError('--key csc:<credentialID>: die Credential-ID fehlt.', 'bad-uri');
   const client = new CscClient(config);
   const token = await client.serviceToken();
@@ -287,6 +306,9 @@ export async function openCscSigner(credentialID: string, config: CscConfig, opt
     throw new SignerError(`Das Credential „${credentialID}“ wird beim Anbieter im Browser freigegeben (oauth2code); unterschreiben Sie über die Web-Oberfläche.`, 'not-authorised');
   }
   const objects = info.auth?.objects ?? [{ type: 'Password', id: 'PIN' }];
+  if (opts.interactive && (mode !== 'explicit' || !objects.some((o) => o.id.toUpperCase() === 'PIN'))) {
+    throw new SignerError(`Das Credential „${credentialID}“ wird ohne PIN freigegeben (${mode}); für die Unterschrift im Ministerium ist eine PIN-Freigabe nötig.`, 'not-authorised');
+  }
   const leaf = new X509Certificate(material.certificate);
   const signer: Signer = {
     kind: 'csc',

@@ -14,12 +14,12 @@
  *
  * Every refusal is a German sentence naming what is wrong; nothing is stored by this module.
  */
-import { createHash } from 'node:crypto';
-import { PDF } from '@libpdf/core';
+import { createHash, X509Certificate } from 'node:crypto';
+import { PDF, PdfDict, PdfNumber, PdfRef } from '@libpdf/core';
 import { readAgreementPdf, AgreementPdfError, type SignatoryRef } from './agreement-pdf.ts';
 import { parseCades } from './cms.ts';
-import { diffRevisions } from './revisions.ts';
-import { verifyAgreement } from './verify.ts';
+import { canonical, diffRevisions } from './revisions.ts';
+import { pageContents, verifyAgreement } from './verify.ts';
 
 /** The size limit for uploaded PDFs (the web form and the API enforce it too). */
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -63,13 +63,33 @@ export interface AcceptedUpload {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const berlinDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);
 
-/** Every /ByteRange [0 a b c] in the file: the signed revisions (a = start of /Contents). */
-function byteRanges(bytes: Uint8Array): { a: number; b: number; c: number }[] {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-  return [...text.matchAll(/\/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]/g)].map((m) => ({ a: Number(m[1]), b: Number(m[2]), c: Number(m[3]) }));
+/** Object numbers of signature dictionaries (a /ByteRange and /Contents), as the parser sees them. */
+function signatureDicts(pdf: PDF): Map<number, string> {
+  const out = new Map<number, string>();
+  const size = pdf.context.info.trailer.getNumber('Size')?.value ?? 0;
+  for (let n = 1; n < size; n++) {
+    const o = pdf.getObject(PdfRef.of(n, 0));
+    if (o instanceof PdfDict && o.has('ByteRange') && o.has('Contents')) out.set(n, canonical(o));
+  }
+  return out;
 }
 
-export async function checkExternalSignature(sent: Uint8Array, upload: Uint8Array, opts: { signatory: SignatoryRef; trust: Uint8Array[]; now?: Date }): Promise<AcceptedUpload> {
+/** [0, a, b, c] of a signature dictionary, when it is four direct non-negative integers starting with 0. */
+function byteRangeOf(sig: PdfDict): [number, number, number, number] | null {
+  const arr = sig.getArray('ByteRange')?.toArray() ?? [];
+  const nums = arr.map((n) => (n instanceof PdfNumber ? n.value : NaN));
+  if (nums.length !== 4 || nums.some((n) => !Number.isInteger(n) || n < 0) || nums[0] !== 0) return null;
+  return nums as [number, number, number, number];
+}
+
+const FIVE_MINUTES = 5 * 60_000;
+
+export async function checkExternalSignature(
+  sent: Uint8Array,
+  upload: Uint8Array,
+  opts: { signatory: SignatoryRef; trust: Uint8Array[]; now?: Date; /** When the sent revision was stored: a signature cannot be older. */ sentAt?: Date },
+): Promise<AcceptedUpload> {
+  const now = opts.now ?? new Date();
   if (upload.length > MAX_UPLOAD_BYTES) throw new UploadRefusedError(`Die Datei ist größer als ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`, 'too-large');
   if (Buffer.from(upload.subarray(0, 1024)).indexOf('%PDF-') < 0) throw new UploadRefusedError('Die hochgeladene Datei ist kein PDF.', 'not-pdf');
   if (upload.length === sent.length && sha(upload) === sha(sent)) {
@@ -92,9 +112,6 @@ export async function checkExternalSignature(sent: Uint8Array, upload: Uint8Arra
   }
   const mine = sentDoc.fields.find((f) => f.entry.party === opts.signatory.party && f.entry.index === opts.signatory.index);
   if (!mine) throw new UploadRefusedError('Ihr Unterschriftsfeld fehlt im Dokument.', 'wrong-field');
-  const newRanges = byteRanges(upload).filter((r) => r.a >= sent.length);
-  if (newRanges.length === 0) throw new UploadRefusedError(`Die Datei enthält keine neue Unterschrift. Bitte signieren Sie im Feld „${mine.entry.fieldName}“ (${mine.entry.name}).`, 'no-signature');
-  if (newRanges.length > 1) throw new UploadRefusedError(`Die Datei enthält ${newRanges.length} neue Unterschriften; erlaubt ist genau eine, Ihre eigene.`, 'several-signatures');
 
   const wasSigned = new Set(sentDoc.fields.filter((f) => f.signature).map((f) => f.entry.fieldName));
   const nowSigned = uploadDoc.fields.filter((f) => f.signature && !wasSigned.has(f.entry.fieldName));
@@ -102,20 +119,34 @@ export async function checkExternalSignature(sent: Uint8Array, upload: Uint8Arra
   if (other) {
     throw new UploadRefusedError(`Die Unterschrift steht im Feld von ${other.entry.name} (${other.entry.role}) statt in Ihrem Feld „${mine.entry.fieldName}“ (${mine.entry.name}).`, 'wrong-field');
   }
+  // New signature dictionaries as the parser sees them (a text search could be fooled by a comment).
+  const before = signatureDicts(sentDoc.pdf);
+  const added = [...signatureDicts(uploadDoc.pdf)].filter(([n, text]) => before.get(n) !== text);
+  if (added.length === 0) throw new UploadRefusedError(`Die Datei enthält keine neue Unterschrift. Bitte signieren Sie im Feld „${mine.entry.fieldName}“ (${mine.entry.name}).`, 'no-signature');
+  if (added.length > 1) throw new UploadRefusedError(`Die Datei enthält ${added.length} neue Unterschriften; erlaubt ist genau eine, Ihre eigene.`, 'several-signatures');
   if (!nowSigned.length) {
     throw new UploadRefusedError(`Die neue Unterschrift steht nicht in Ihrem Unterschriftsfeld „${mine.entry.fieldName}“ (${mine.entry.name}), sondern in einem neuen Feld. Bitte signieren Sie im vorhandenen Feld.`, 'wrong-field');
   }
+  const ownSig = nowSigned[0]!.signature!;
+  const range = byteRangeOf(ownSig);
+  if (!range || range[1] < sent.length || range[2] + range[3] > upload.length || range[2] <= range[1]) {
+    throw new UploadRefusedError('Die Signatur in Ihrem Feld hat keinen gültigen Byte-Bereich hinter dem zugesandten Dokument.', 'invalid-signature');
+  }
 
   // From the sent revision to the revision the new signature covers: only a signing tool's changes.
-  const range = newRanges[0]!;
-  const signedEnd = range.b + range.c;
-  const signedRevision = await PDF.load(upload.subarray(0, signedEnd));
+  const signedRevision = await PDF.load(upload.subarray(0, range[2] + range[3]));
   const diff = diffRevisions(sentDoc.pdf, signedRevision, sentDoc.metadata.dateSlots);
   if (diff.disallowed.length) {
     throw new UploadRefusedError(`Beim Signieren wurde mehr verändert als Ihr Unterschriftsfeld: ${diff.disallowed.map(germanChange).join('; ')}.`, 'disallowed-change');
   }
+  // Defence in depth: the pages' content is byte for byte the sent one, in the signed revision and the file.
+  const sentPages = pageContents(sentDoc.pdf).join('\u0000');
+  if (pageContents(signedRevision).join('\u0000') !== sentPages || pageContents(uploadDoc.pdf).join('\u0000') !== sentPages) {
+    throw new UploadRefusedError('Beim Signieren wurde der Seiteninhalt verändert.', 'disallowed-change');
+  }
 
   const report = await verifyAgreement(upload, { trust: opts.trust, skipReproduction: true });
+  if (report.problems.length) throw new UploadRefusedError(`Die Datei ist nicht einwandfrei: ${report.problems.join('; ')}.`, 'disallowed-change');
   const mineReport = report.signatures.find((s) => s.field === mine.entry.fieldName);
   if (!mineReport) throw new UploadRefusedError('Die neue Unterschrift ließ sich nicht lesen.', 'invalid-signature');
   for (const s of report.signatures) {
@@ -138,9 +169,19 @@ export async function checkExternalSignature(sent: Uint8Array, upload: Uint8Arra
     if (!c.validAtSigningTime) throw new UploadRefusedError(`Das Zertifikat war zum Zeitpunkt der Unterschrift nicht gültig (gültig ${mineReport.certificate?.validFrom.slice(0, 10)} bis ${mineReport.certificate?.validTo.slice(0, 10)}).`, 'invalid-signature');
     throw new UploadRefusedError(`Die Unterschrift ist nicht gültig: ${mineReport.problems.join('; ')}.`, 'invalid-signature');
   }
-  const field = uploadDoc.fields.find((f) => f.entry.fieldName === mine.entry.fieldName)!;
-  const cmsCert = parseCades(field.signature!.getString('Contents')!.bytes).signerCertificate;
-  const signingTime = mineReport.timestamp ? new Date(mineReport.timestamp) : mineReport.signingTime ? new Date(mineReport.signingTime) : (opts.now ?? new Date());
+  const cmsCert = parseCades(ownSig.getString('Contents')!.bytes).signerCertificate;
+  // The signing time an uploader claims (/M) is trusted only within the window in which the
+  // signature can have been made: after we sent this revision, not in the future. Without a
+  // trusted time-stamp, the certificate must also be valid now.
+  const signingTime = mineReport.timestamp && mineReport.checks.timestamp ? new Date(mineReport.timestamp) : mineReport.signingTime ? new Date(mineReport.signingTime) : now;
+  if (opts.sentAt && signingTime.getTime() < opts.sentAt.getTime() - FIVE_MINUTES) {
+    throw new UploadRefusedError(`Die Signaturzeit (${signingTime.toISOString().slice(0, 16).replace('T', ' ')} UTC) liegt vor dem Versand dieses Dokuments; eine rückdatierte Signatur wird nicht angenommen.`, 'invalid-signature');
+  }
+  if (signingTime.getTime() > now.getTime() + FIVE_MINUTES) throw new UploadRefusedError('Die Signaturzeit liegt in der Zukunft.', 'invalid-signature');
+  const leaf = new X509Certificate(cmsCert);
+  if (!(mineReport.timestamp && mineReport.checks.timestamp) && (new Date(leaf.validTo) < now || new Date(leaf.validFrom) > now)) {
+    throw new UploadRefusedError(`Das Zertifikat ist jetzt nicht gültig (gültig ${new Date(leaf.validFrom).toISOString().slice(0, 10)} bis ${new Date(leaf.validTo).toISOString().slice(0, 10)}).`, 'invalid-signature');
+  }
   return {
     certificate: cmsCert,
     subject: mineReport.certificate!.subject,

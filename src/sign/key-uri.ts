@@ -24,6 +24,8 @@ export interface KeyOptions {
   otp?: string;
   scheme?: SignatureScheme;
   env?: NodeJS.ProcessEnv;
+  /** A person authorises now (web form): PIN and OTP only from `pin`/`otp`, never from the environment. */
+  interactive?: boolean;
 }
 
 /** DER certificates from a PEM file (several blocks allowed). */
@@ -49,19 +51,26 @@ export async function openKey(uri: string | undefined, opts: KeyOptions = {}): P
   const text = uri.trim();
   if (text.startsWith('pkcs11:')) {
     const { openPkcs11Signer } = await import('./pkcs11.ts');
+    const env = { ...(opts.env ?? process.env) };
+    if (opts.interactive) delete env.ZV_PKCS11_PIN;
     const signer = await openPkcs11Signer(text, {
       pin: opts.pin,
+      env,
       certificate: opts.certificate ? readPemCertificates(opts.certificate, 'Das Zertifikat')[0] : undefined,
       chain: opts.chain ? readPemCertificates(opts.chain, 'Die Zertifikatskette') : undefined,
       scheme: opts.scheme,
-      env: opts.env,
     });
     return { signer, dispose: () => signer.dispose() };
   }
   if (text.startsWith('csc:')) {
     if (opts.certificate || opts.chain) throw new SignerError('--certificate und --chain gelten nur für PKCS#11; der Fernsignaturdienst liefert das Zertifikat selbst.', 'bad-uri');
     const { openCscSigner, cscConfig } = await import('./csc.ts');
-    const signer = await openCscSigner(text.slice('csc:'.length), cscConfig(opts.env ?? process.env, { pin: opts.pin, otp: opts.otp }), { scheme: opts.scheme });
+    const env = { ...(opts.env ?? process.env) };
+    if (opts.interactive) {
+      delete env.ZV_CSC_PIN;
+      delete env.ZV_CSC_OTP;
+    }
+    const signer = await openCscSigner(text.slice('csc:'.length), cscConfig(env, { pin: opts.pin, otp: opts.otp }), { scheme: opts.scheme, interactive: opts.interactive });
     return { signer, dispose: async () => {} };
   }
   throw new SignerError(`--key: unbekannte Schlüsselangabe „${text.slice(0, 40)}“ — erwartet pkcs11:… (Signaturkarte/HSM) oder csc:<credentialID> (Fernsignatur); ohne --key signiert der Key-Store.`, 'bad-uri');

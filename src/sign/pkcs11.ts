@@ -96,6 +96,11 @@ function readPin(uri: Pkcs11Uri, given: string | undefined, env: NodeJS.ProcessE
   throw new SignerError('Keine PIN für den PKCS#11-Token: pin-source=file:… oder pin-value=… in der URI, oder ZV_PKCS11_PIN setzen.', 'pin-missing');
 }
 
+// Login state in PKCS#11 belongs to the application, not to a session: while one signer is logged
+// in, a second login would be accepted without checking its PIN, and one logout ends both. So a
+// token serves one signer at a time in this process.
+const tokensInUse = new Set<string>();
+
 // One module instance per library path and process (C_Initialize may run once per process).
 const modules = new Map<string, { module: import('graphene-pk11').Module; users: number }>();
 
@@ -176,6 +181,7 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
   const pin = readPin(uri, opts.pin, env);
   const { graphene, module, release } = await loadModule(modulePath);
   let session: Session | undefined;
+  let held: string | undefined;
   try {
     const slots = module.getSlots(true);
     const tokens: { slot: import('graphene-pk11').Slot; label: string }[] = [];
@@ -201,6 +207,10 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
     }
     if (tokens.length > 1) throw new SignerError(`Mehrere Token passen zu ${describePkcs11Uri(uri)}; geben Sie serial=… an.`, 'token-not-found');
     const { slot, label } = tokens[0]!;
+    const tokenKey = `${modulePath}#${slot.handle.toString('hex')}`;
+    if (tokensInUse.has(tokenKey)) throw new SignerError(`Der Token „${label}“ wird gerade für eine andere Unterzeichnung verwendet; bitte versuchen Sie es gleich noch einmal.`, 'busy');
+    tokensInUse.add(tokenKey);
+    held = tokenKey;
     if (slot.getToken().flags & graphene.TokenFlag.USER_PIN_LOCKED) {
       throw new SignerError(`Der Token „${label}“ ist gesperrt (zu viele falsche PIN-Eingaben). Entsperren Sie ihn mit der PUK bzw. beim Administrator. Es wurde nichts unterzeichnet.`, 'pin-locked');
     }
@@ -209,6 +219,13 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
       session.login(pin, graphene.UserType.USER);
     } catch (e) {
       if (pkcs11Code(e) !== 'CKR_USER_ALREADY_LOGGED_IN') throw loginError(e, label);
+      // Logged in by someone else in this process (outside Zielwerk's signers): this PIN must be checked too.
+      try {
+        session.logout();
+        session.login(pin, graphene.UserType.USER);
+      } catch (e2) {
+        throw loginError(e2, label);
+      }
     }
 
     const template: Record<string, unknown> = { class: graphene.ObjectClass.PRIVATE_KEY };
@@ -306,16 +323,23 @@ export async function openPkcs11Signer(uriText: string, opts: Pkcs11Options = {}
         } catch {
           /* closed */
         }
+        if (held) tokensInUse.delete(held);
         release();
       },
     };
     return signer;
   } catch (e) {
     try {
+      session?.logout();
+    } catch {
+      /* not logged in */
+    }
+    try {
       session?.close();
     } catch {
       /* ignore */
     }
+    if (held) tokensInUse.delete(held);
     release();
     throw e;
   }

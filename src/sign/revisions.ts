@@ -110,7 +110,19 @@ function changedKeys(a: PdfDict, b: PdfDict): string[] {
 const within = (inner: number[], outer: number[], tol = 1) =>
   inner[0]! >= outer[0]! - tol && inner[1]! >= outer[1]! - tol && inner[2]! <= outer[2]! + tol && inner[3]! <= outer[3]! + tol;
 
-const rectOf = (d: PdfDict) => (d.getArray('Rect')?.toArray() ?? []).map((n) => (n as unknown as { value: number }).value);
+/**
+ * A widget's /Rect as [llx, lly, urx, ury], or null unless it is exactly four direct, finite
+ * numbers. Normalised the way viewers do, so reversed corners cannot pass for a small slot.
+ */
+function rectOf(d: PdfDict): number[] | null {
+  const raw = d.get('Rect');
+  if (!raw || kind(raw) !== 'array') return null;
+  const items = (raw as unknown as { toArray(): PdfObject[] }).toArray();
+  if (items.length !== 4 || items.some((n) => kind(n) !== 'number')) return null;
+  const [a, b, c, e] = items.map((n) => (n as unknown as { value: number }).value) as [number, number, number, number];
+  if (![a, b, c, e].every(Number.isFinite)) return null;
+  return [Math.min(a, c), Math.min(b, e), Math.max(a, c), Math.max(b, e)];
+}
 
 /**
  * Differences between `signed` (the revision a signature covers) and `final`.
@@ -154,17 +166,22 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
     if (nowSigned && keys.every((k) => SIGNING_KEYS.includes(k) || (k === 'P' && isPageRef(final, c.get('P'))))) {
       const grownTo = rectOf(c);
       const oldRect = rectOf(o);
+      if (!grownTo || !oldRect) {
+        disallowed.push({ object: label, what: 'the signature field has no rectangle of four plain numbers' });
+        continue;
+      }
       // A party's first signature may take in the party's place/date line (same column).
       const slot = dateSlots.find((d) => d.rect[0] >= oldRect[0]! - 1 && d.rect[2] <= oldRect[2]! + 1);
       const limit = slot ? [Math.min(oldRect[0]!, slot.rect[0]), Math.min(oldRect[1]!, slot.rect[1]), Math.max(oldRect[2]!, slot.rect[2]), Math.max(oldRect[3]!, slot.rect[3])] : oldRect;
       // A zero-area rectangle is an invisible signature (the empty slot simply stays empty).
-      const invisible = grownTo.length === 4 && grownTo[0] === grownTo[2] && grownTo[1] === grownTo[3];
-      if (grownTo.length === 4 && !invisible && !within(grownTo, limit)) disallowed.push({ object: label, what: 'signature appearance moved outside its signature slot' });
+      const invisible = (grownTo[0] === grownTo[2] || grownTo[1] === grownTo[3]) && within(grownTo, [0, 0, 1e6, 1e6], 0);
+      if (!invisible && !within(grownTo, limit)) disallowed.push({ object: label, what: 'signature appearance moved outside its signature slot' });
       else allowed.push({ object: label, what: 'signed by a later signature' });
     } else if (nameOf(o, 'Type') === 'Catalog' && keys.every((k) => k === 'DSS')) {
       allowed.push({ object: label, what: 'validation data (DSS) added' });
-    } else if (o.has('Fields') && keys.every((k) => k === 'SigFlags')) {
-      allowed.push({ object: label, what: 'form marked as signed (/SigFlags)' });
+    } else if (o.has('Fields') && keys.every((k) => ['SigFlags', 'DR', 'DA'].includes(k))) {
+      // Signing tools mark the form as signed and may add the fonts of their appearance (/DR, /DA).
+      allowed.push({ object: label, what: 'form marked as signed (/SigFlags) or appearance resources added' });
     } else {
       disallowed.push({ object: label, what: `changed: /${keys.join(', /')}` });
     }

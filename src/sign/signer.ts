@@ -74,6 +74,7 @@ export type SignerErrorCode =
   | 'pin-missing'
   | 'pin-incorrect'
   | 'pin-locked'
+  | 'busy'
   | 'certificate'
   | 'key-mismatch'
   | 'unsupported-key'

@@ -240,7 +240,7 @@ async function verifySignature(
 }
 
 /** Page content streams, decoded and concatenated per page. */
-function pageContents(pdf: PDF): string[] {
+export function pageContents(pdf: PDF): string[] {
   return pdf.getPages().map((page) => {
     const contents = deref(pdf, page.dict.get('Contents'));
     const streams = contents instanceof PdfStream ? [contents] : contents && 'toArray' in contents ? (contents as unknown as { toArray(): unknown[] }).toArray().map((r) => deref(pdf, r as never)) : [];

@@ -254,7 +254,7 @@ async function openBatchKey(ctx: AppContext, user: User, auth: Authorisation): P
   if (!auth.pin) throw invalid([{ path: 'pin', message: 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.' }], 'Bitte geben Sie die PIN ein. Es wurde nichts unterzeichnet.');
   if (auth.backend === 'csc' && !auth.credential) throw invalid([{ path: 'credential', message: 'Bitte geben Sie die Kennung Ihres Zertifikats beim Anbieter an.' }]);
   try {
-    return await openKey(auth.backend === 'pkcs11' ? ministryPkcs11Uri()! : `csc:${auth.credential}`, { pin: auth.pin, otp: auth.otp });
+    return await openKey(auth.backend === 'pkcs11' ? ministryPkcs11Uri()! : `csc:${auth.credential}`, { pin: auth.pin, otp: auth.otp, interactive: true });
   } catch (err) {
     if (err instanceof SignerError && ['pin-incorrect', 'pin-missing'].includes(err.code)) throw invalid([{ path: 'pin', message: err.message }], err.message);
     throw err;
@@ -264,11 +264,12 @@ async function openBatchKey(ctx: AppContext, user: User, auth: Authorisation): P
 /** Checks the authorisation, then signs the envelopes that are this user's turn; the others get an error each. */
 async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Authorisation, place: string, date: string): Promise<Result[]> {
   const key = await openBatchKey(ctx, user, auth);
-  const mine = new Map(ctx.svc.awaitingMinistry({ name: user.displayName }).map((s) => [s.envelope.id, s]));
-  const allowed = ids.filter((id) => mine.has(id));
-  const how = key.signer ? `${key.signer.kind === 'pkcs11' ? 'PIN der Signaturkarte' : 'Freigabe beim Anbieter'} bestätigt` : 'Passwort bestätigt';
   let outcomes: Awaited<ReturnType<typeof ctx.svc.signAsMinistry>>;
+  let mine: Map<number, Snapshot>;
   try {
+    mine = new Map(ctx.svc.awaitingMinistry({ name: user.displayName }).map((s) => [s.envelope.id, s]));
+    const allowed = ids.filter((id) => mine.has(id));
+    const how = key.signer ? `${key.signer.kind === 'pkcs11' ? 'PIN der Signaturkarte' : 'Freigabe beim Anbieter'} bestätigt` : 'Passwort bestätigt';
     outcomes = allowed.length ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, ${how})`, place, date, signer: key.signer }) : [];
   } catch (err) {
     if (err instanceof SignerError && ['pin-incorrect', 'pin-missing'].includes(err.code)) throw invalid([{ path: 'pin', message: err.message }], err.message);
@@ -282,7 +283,7 @@ async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Autho
     if (!snap) return { envelopeId: id, partner: null, ok: false, error: 'Nicht unterzeichnet: Dieser Umschlag wartet nicht auf Ihre Unterschrift (unbekannt, schon unterzeichnet oder nicht für Sie bestimmt).' };
     const o = byId.get(id)!;
     if (o.outcome) return { envelopeId: id, partner: snap.agreement.partner_name, ok: true, sha256: o.outcome.sha256, completed: o.outcome.completed, next: o.outcome.next };
-    return { envelopeId: id, partner: snap.agreement.partner_name, ok: false, untouched: o.untouched, error: `Nicht unterzeichnet${o.untouched ? ' (unberührt – einfach erneut unterzeichnen)' : ''}: ${germanError(o.error ?? '')}` };
+    return { envelopeId: id, partner: snap.agreement.partner_name, ok: false, untouched: o.untouched, error: `Nicht unterzeichnet${o.untouched ? ' (unberührt – einfach erneut unterzeichnen)' : ''}: ${o.german ? o.error : germanError(o.error ?? '')}` };
   });
 }
 
@@ -292,7 +293,6 @@ function germanError(message: string): string {
   const stopped = /^not signed: the batch stopped at envelope (\d+) \((.*)\)$/.exec(message);
   if (stopped) return `Der Stapel wurde bei Umschlag #${stopped[1]} angehalten (${stopped[2]})`;
   if (/was changed by someone else meanwhile/.test(message)) return 'Der Umschlag wurde inzwischen an anderer Stelle geändert; bitte erneut unterzeichnen.';
-  if (/[äöüß]|Der |Die /.test(message)) return message;
   return signRefusalText(new Error(message));
 }
 

@@ -18,7 +18,8 @@ import { SignError } from '../../sign/sign.ts';
 import { StampImageError } from '../../sign/stamp.ts';
 import { sendDownload } from '../download.ts';
 import { browserCscConfigured, LEGAL_WEIGHT } from '../signing-options.ts';
-import { remoteSigning, RemoteFlowError, type RemoteStep } from '../remote-sign.ts';
+import { remoteSigning, RemoteFlowError, REMOTE_COOKIE, type RemoteStep } from '../remote-sign.ts';
+import { cookieOptions } from '../security.ts';
 import { UploadRefusedError } from '../../sign/external.ts';
 import { SignerError } from '../../sign/signer.ts';
 
@@ -445,7 +446,9 @@ async function postRemote({ params, req, res, ctx, csrf }: RouteInput<Record<str
     return signPage(ctx, csrf, await viewFor(ctx, token), { place, date }, errors);
   }
   try {
-    return remoteResult(ctx, res, csrf, await remoteSigning(ctx).start(token, { place, date }));
+    const { step, browser } = await remoteSigning(ctx).start(token, { place, date });
+    res.cookie(REMOTE_COOKIE, browser, { ...cookieOptions(ctx, req, 'lax'), path: '/fernsignatur', maxAge: 15 * 60_000 });
+    return remoteResult(ctx, res, csrf, step);
   } catch (err) {
     if (err instanceof NotYourTurnError) {
       res.status(409);
@@ -591,11 +594,11 @@ export function signRoutes(): AnyRoute[] {
       access: 'public',
       summary: 'Rückkehr vom Vertrauensdiensteanbieter (OAuth 2.0 redirect_uri); der state bindet an den laufenden Vorgang',
       query: z.object({ state: z.string().max(200).optional(), code: z.string().max(2000).optional(), error: z.string().max(200).optional(), error_description: z.string().max(1000).optional() }),
-      handler: async ({ query, res, ctx, csrf }) => {
+      handler: async ({ query, req, res, ctx, csrf }) => {
         res.set('Cache-Control', 'no-store');
         res.set('Referrer-Policy', 'no-referrer');
         try {
-          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).callback(query));
+          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).callback(query, req.cookies?.[REMOTE_COOKIE] as string | undefined));
         } catch (err) {
           if (err instanceof RemoteFlowError) throw new HttpError(400, 'Fernsignatur nicht gefunden', err.message);
           throw err;
@@ -612,7 +615,7 @@ export function signRoutes(): AnyRoute[] {
         res.set('Cache-Control', 'no-store');
         const b = (req.body ?? {}) as Record<string, unknown>;
         try {
-          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).choose(str(b.state), str(b.credentialID)));
+          return remoteResult(ctx, res, csrf, await remoteSigning(ctx).choose(str(b.state), str(b.credentialID), req.cookies?.[REMOTE_COOKIE] as string | undefined));
         } catch (err) {
           if (err instanceof RemoteFlowError) throw new HttpError(400, 'Fernsignatur nicht gefunden', err.message);
           throw err;
