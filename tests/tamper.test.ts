@@ -285,7 +285,7 @@ describe('tamper tests, each detected by zv verify (non-zero exit, the reason na
     assert.equal(r.signatures[0]!.status, 'valid');
   });
 
-  test('7. the embedded input JSON replaced by an incremental update (other amount) → disallowed change and reproduction mismatch', async () => {
+  test('7. the embedded input JSON replaced by an incremental update (other amount) → disallowed change; reproduction mismatch reported (informational)', async () => {
     const tampered = await appendUpdate(signed, (pdf) => {
       const stream = embeddedInput(pdf);
       const json = new TextDecoder().decode(stream.getDecodedData());
@@ -294,8 +294,9 @@ describe('tamper tests, each detected by zv verify (non-zero exit, the reason na
     });
     const r = await verify(tampered);
     assertDetected(r, /modified after signature: object \d+ \(embedded file\) content changed/, 'embedded JSON (change)');
-    assertDetected(r, /^reproduction: page content differs from the embedded data on page \d/, 'embedded JSON (reproduction)');
+    // The page content no longer matches the doctored data: reported, but the verdict rests on the signatures alone.
     assert.equal(r.reproduction.status, 'mismatch');
+    assert.match(r.reproduction.detail, /page content differs from the embedded data on page \d/);
   });
 
   test('8. the embedded input JSON changed in place (a byte of its compressed data) → digest mismatch', async () => {

@@ -198,6 +198,7 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
   const entries = search(svc, { year: opts.year, type: opts.type, status: 'signed' });
   if (entries.length === 0) throw new ArchiveError(`no signed agreements for ${opts.type ? opts.type.toUpperCase() + ' ' : ''}${opts.year}`);
   const trust = trustAnchorsOf(svc);
+  const verifyTrust = svc.verifyTrust();
   const zip: Record<string, Uint8Array> = {};
   const manifest: ExportManifest = {
     format: 'zielwerk-archive-export',
@@ -214,7 +215,7 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
     const { files, envelope } = retrieve(svc, e.agreementId);
     const paper = paperScanOf(svc.store.db, e.agreementId);
     const pdf = files[0]!;
-    const report = paper ? null : await verifyAgreement(pdf.bytes, { trust, requireComplete: true });
+    const report = paper ? null : await verifyAgreement(pdf.bytes, { ...verifyTrust, requireComplete: true });
     const chain = envelope ? svc.checkChain(envelope.id) : null;
     const folder = `${opts.year}/${e.type}/${e.partnerId}`;
     for (const f of files) zip[`${folder}/${f.name}`] = f.bytes;

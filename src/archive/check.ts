@@ -9,7 +9,6 @@ import { absolutePath, sha256Hex, type StoredFile } from '../store/files.ts';
 import { listManagedFiles } from '../store/sweep.ts';
 import { readEvents } from '../envelope/audit.ts';
 import type { EnvelopeRow, SigningService } from '../envelope/service.ts';
-import { trustAnchorsOf } from './archive.ts';
 
 export interface CheckReport {
   files: number;
@@ -42,7 +41,7 @@ export async function checkArchive(svc: SigningService, progress?: (done: number
   const registered = new Set(files.map((f) => f.path));
   for (const rel of listManagedFiles(dataDir)) if (!registered.has(rel)) warnings.push(`${rel}: not registered in the database (left by an interrupted write? run any zv command to sweep it)`);
 
-  const trust = trustAnchorsOf(svc);
+  const trust = svc.verifyTrust();
   const envelopes = db.prepare('SELECT e.*, a.file_base, a.version FROM envelopes e JOIN agreements a ON a.id = e.agreement_id ORDER BY e.id').all() as (EnvelopeRow & { file_base: string; version: number })[];
   let events = 0;
   let signedPdfs = 0;
@@ -61,7 +60,7 @@ export async function checkArchive(svc: SigningService, progress?: (done: number
       if (!e.report_file_id) problems.push(`${label}: completed without a Signaturprotokoll`);
       if (current && intact.has(current.id)) {
         signedPdfs++;
-        const report = await verifyAgreement(new Uint8Array(readFileSync(absolutePath(dataDir, current.path))), { trust, requireComplete: true });
+        const report = await verifyAgreement(new Uint8Array(readFileSync(absolutePath(dataDir, current.path))), { ...trust, requireComplete: true });
         if (report.verdict !== 'valid') {
           const reasons = [...report.problems, ...report.signatures.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))];
           problems.push(`${label}: ${current.path} does not verify (${report.verdict}): ${reasons.join('; ') || 'see zv verify'}`);

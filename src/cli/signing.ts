@@ -23,7 +23,8 @@ import { UploadRefusedError } from '../sign/external.ts';
 import { openKey, readPemCertificates, type KeyChoice } from '../sign/key-uri.ts';
 import { DB_FILE } from '../store/db.ts';
 import { Store } from '../store/store.ts';
-import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, trustAnchorCertificates, TrustError } from '../store/trust.ts';
+import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, TrustError } from '../store/trust.ts';
+import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 
 /** Errors that mean "refused, nothing written" rather than "crashed". */
 export const REFUSALS = [SignError, KeyStoreError, StampImageError, TsaError, AgreementPdfError, SignerError, UploadRefusedError, TrustError];
@@ -68,38 +69,34 @@ function readInputFile(path: string, what: string): Uint8Array {
   }
 }
 
-/** Anchors added with `zv trust add` (none when the data directory has no database yet). */
-function storedAnchors(dir: string): Uint8Array[] {
-  if (!existsSync(resolve(dir, DB_FILE))) return [];
-  const store = Store.open({ dataDir: dir, skipSweep: true });
+/**
+ * Trust for `zv verify`: --trust PEM files (not qualified) instead of the data directory's anchors,
+ * else its demo CA and `zv trust` anchors (qualified ones as such); and always the data
+ * directory's key store, whose certificates' signatures are simple.
+ */
+function trustAnchors(files: string[], dir: string): TrustConfig {
+  const keys = KeyStore.open(dir, '');
+  const store = existsSync(resolve(dir, DB_FILE)) ? Store.open({ dataDir: dir, skipSweep: true }) : null;
+  let config: TrustConfig;
   try {
-    return trustAnchorCertificates(store);
+    config = trustConfig(keys, store);
   } finally {
-    store.close();
+    store?.close();
   }
-}
-
-/** Trust anchors: --trust PEM files, else the data directory's demo CA (if there is one) and its `zv trust` anchors. */
-function trustAnchors(files: string[], dir: string): Uint8Array[] {
-  const pems = files.map((f) => {
+  if (!files.length) return config;
+  const ders: Uint8Array[] = [];
+  for (const f of files) {
+    let pem: string;
     try {
-      return readFileSync(f, 'utf8');
+      pem = readFileSync(f, 'utf8');
     } catch (e) {
       throw new AgreementPdfError(`cannot read trust anchor ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-  });
-  if (!files.length) {
-    const ca = resolve(dir, 'keys', 'ca.cert.pem');
-    if (existsSync(ca)) pems.push(readFileSync(ca, 'utf8'));
-  }
-  const ders: Uint8Array[] = [];
-  pems.forEach((pem, i) => {
     const found = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
-    if (!found.length && files[i]) throw new AgreementPdfError(`trust anchor ${files[i]} contains no PEM certificate`);
+    if (!found.length) throw new AgreementPdfError(`trust anchor ${f} contains no PEM certificate`);
     for (const m of found) ders.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  });
-  if (!files.length) ders.push(...storedAnchors(dir));
-  return ders;
+  }
+  return { ...config, trust: ders, qualifiedTrust: [] };
 }
 
 function withStore<T>(dir: string, fn: (store: Store) => T): T {
@@ -117,14 +114,18 @@ function addTrustCommands(program: Command): void {
     .command('add')
     .description('trust a CA certificate (PEM; several blocks are added one by one)')
     .argument('<pem>', 'CA certificate file')
+    .option('--qualified', 'the CA is a qualified trust service (its qualified certificates give qualified signatures)')
     .option('--data <dir>', 'data directory')
     .option('--actor <name>', 'who does this (kept with the anchor)')
-    .action((file: string, opts: { data?: string; actor?: string }) => {
+    .action((file: string, opts: { data?: string; actor?: string; qualified?: boolean }) => {
       const ders = readPemCertificates(file, 'Die Zertifikatsdatei');
-      withStore(dataDir(opts.data), (store) => {
+      const dir = dataDir(opts.data);
+      const demo = existsSync(resolve(dir, 'keys', 'ca.cert.pem')) ? new X509Certificate(readFileSync(resolve(dir, 'keys', 'ca.cert.pem'))).fingerprint256 : null;
+      withStore(dir, (store) => {
         for (const der of ders) {
-          const { anchor, added } = addTrustAnchor(store, der, { addedBy: opts.actor ?? process.env.ZV_ACTOR ?? 'cli' });
-          process.stdout.write(`${added ? 'trusted' : 'already trusted'}: ${anchor.subject}\n  SHA-256 ${anchor.sha256}\n  valid until ${anchor.notAfter.slice(0, 10)}\n`);
+          if (opts.qualified && new X509Certificate(der).fingerprint256 === demo) throw new TrustError('the demo CA is not a trust service and can only be trusted as not qualified');
+          const { anchor, added } = addTrustAnchor(store, der, { addedBy: opts.actor ?? process.env.ZV_ACTOR ?? 'cli', qualified: opts.qualified });
+          process.stdout.write(`${added ? 'trusted' : anchor.qualified === !!opts.qualified ? 'already trusted' : 'now trusted'}${anchor.qualified ? ' as qualified' : ''}: ${anchor.subject}\n  SHA-256 ${anchor.sha256}\n  valid until ${anchor.notAfter.slice(0, 10)}\n`);
         }
       });
     });
@@ -147,7 +148,7 @@ function addTrustCommands(program: Command): void {
         return;
       }
       if (demo) process.stdout.write(`demo-ca  ${demo.subject.split('\n').join(', ')}\n         SHA-256 ${demo.fingerprint256.replace(/:/g, '').toLowerCase()}  (key store; not a qualified trust service)\n`);
-      for (const a of anchors) process.stdout.write(`${a.source.padEnd(8)} ${a.subject}\n         SHA-256 ${a.sha256}  valid until ${a.notAfter.slice(0, 10)}, added ${a.addedAt.slice(0, 10)} by ${a.addedBy}\n`);
+      for (const a of anchors) process.stdout.write(`${(a.qualified ? 'qualified' : a.source).padEnd(8)} ${a.subject}\n         SHA-256 ${a.sha256}  valid until ${a.notAfter.slice(0, 10)}, ${a.qualified ? 'qualified trust service, ' : ''}added ${a.addedAt.slice(0, 10)} by ${a.addedBy} (${a.source})\n`);
       if (!demo && !anchors.length) process.stdout.write('no trust anchors yet (zv keys init creates the demo CA; zv trust add <pem> adds others)\n');
     });
   trust
@@ -263,13 +264,16 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
     .argument('<pdf>', 'signed agreement PDF')
     .option('--trust <pem>', 'trust anchor certificate(s), PEM; repeatable (default: the demo CA of the data directory)', collect, [] as string[])
     .option('--complete', 'also require that every planned signatory has signed')
+    .option('--require-written-form', 'also require the written form (§ 3a Abs. 2 VwVfG): every signatory of both parties signed with a qualified signature')
     .option('--json', 'machine-readable report')
     .option('--lang <lang>', 'report language: de or en', 'de')
     .option('--data <dir>', 'data directory (for the default trust anchor)')
-    .action(async (pdfPath: string, opts: { trust: string[]; complete?: boolean; json?: boolean; lang: string; data?: string }) => {
+    .action(async (pdfPath: string, opts: { trust: string[]; complete?: boolean; requireWrittenForm?: boolean; json?: boolean; lang: string; data?: string }) => {
       const bytes = readInputFile(pdfPath, 'PDF');
-      const report: VerifyReport = await verifyAgreement(bytes, { trust: trustAnchors(opts.trust, dataDir(opts.data)), requireComplete: opts.complete });
+      const report: VerifyReport = await verifyAgreement(bytes, { ...trustAnchors(opts.trust, dataDir(opts.data)), requireComplete: opts.complete || opts.requireWrittenForm });
       process.stdout.write(opts.json ? JSON.stringify({ file: pdfPath, ...report }, null, 2) + '\n' : formatReport(report, opts.lang === 'en' ? 'en' : 'de'));
-      if (report.verdict !== 'valid') setExit(1);
+      // Exit 0 when every signature passed (TOTAL_PASSED); the written form is reported, and required only when asked.
+      if (report.verdict !== 'valid' || !report.signatures.every((s) => s.indication === 'TOTAL_PASSED')) setExit(1);
+      else if (opts.requireWrittenForm && !report.writtenForm) setExit(1);
     });
 }

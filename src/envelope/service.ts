@@ -18,6 +18,7 @@ import type { TimestampAuthority } from '../sign/identity.ts';
 import { SignerError, type Signer, type SignerKind, type SigningSession } from '../sign/signer.ts';
 import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
+import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 import { checkExternalSignature } from '../sign/external.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
 import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, type StoredFile } from '../store/files.ts';
@@ -266,6 +267,11 @@ export class SigningService {
   trustAnchors(): Uint8Array[] {
     const ca = this.demoCaDer();
     return [...(ca ? [ca] : []), ...trustAnchorCertificates(this.store)];
+  }
+
+  /** Everything a verification needs to know about trust: anchors (qualified or not) and the keys this server holds. */
+  verifyTrust(): TrustConfig {
+    return trustConfig(this.keys, this.store);
   }
 
   // ───────────────────────────── reading ─────────────────────────────
@@ -533,7 +539,7 @@ export class SigningService {
       const sent = readStoredFile(this.store.dataDir, currentFile);
       // The signature cannot be older than the revision it signs was sent (envelope opened, or the previous signature stored).
       const sentAt = new Date(Math.max(Date.parse(currentFile.created_at), Date.parse(snap.envelope.created_at)));
-      const accepted = await checkExternalSignature(sent, upload, { signatory: parseSignatoryRef(signatory.ref), trust: this.trustAnchors(), now: this.store.clock(), sentAt });
+      const accepted = await checkExternalSignature(sent, upload, { signatory: parseSignatoryRef(signatory.ref), trust: this.verifyTrust(), now: this.store.clock(), sentAt });
       return this.commitStep(
         { snap, signatory, currentFile },
         {

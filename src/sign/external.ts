@@ -20,6 +20,7 @@ import { readAgreementPdf, AgreementPdfError, type SignatoryRef } from './agreem
 import { parseCades } from './cms.ts';
 import { canonical, diffRevisions } from './revisions.ts';
 import { pageContents, verifyAgreement } from './verify.ts';
+import type { TrustConfig } from './trust-config.ts';
 
 /** The size limit for uploaded PDFs (the web form and the API enforce it too). */
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -87,7 +88,7 @@ const FIVE_MINUTES = 5 * 60_000;
 export async function checkExternalSignature(
   sent: Uint8Array,
   upload: Uint8Array,
-  opts: { signatory: SignatoryRef; trust: Uint8Array[]; now?: Date; /** When the sent revision was stored: a signature cannot be older. */ sentAt?: Date },
+  opts: { signatory: SignatoryRef; trust: Uint8Array[] | TrustConfig; now?: Date; /** When the sent revision was stored: a signature cannot be older. */ sentAt?: Date },
 ): Promise<AcceptedUpload> {
   const now = opts.now ?? new Date();
   if (upload.length > MAX_UPLOAD_BYTES) throw new UploadRefusedError(`Die Datei ist größer als ${MAX_UPLOAD_BYTES / 1024 / 1024} MB.`, 'too-large');
@@ -145,7 +146,8 @@ export async function checkExternalSignature(
     throw new UploadRefusedError('Beim Signieren wurde der Seiteninhalt verändert.', 'disallowed-change');
   }
 
-  const report = await verifyAgreement(upload, { trust: opts.trust, skipReproduction: true });
+  const trust = Array.isArray(opts.trust) ? { trust: opts.trust } : opts.trust;
+  const report = await verifyAgreement(upload, { ...trust, skipReproduction: true });
   if (report.problems.length) throw new UploadRefusedError(`Die Datei ist nicht einwandfrei: ${report.problems.join('; ')}.`, 'disallowed-change');
   const mineReport = report.signatures.find((s) => s.field === mine.entry.fieldName);
   if (!mineReport) throw new UploadRefusedError('Die neue Unterschrift ließ sich nicht lesen.', 'invalid-signature');

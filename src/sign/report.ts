@@ -2,7 +2,7 @@
  * Human-readable verification report (German by default, English on request).
  */
 import { formatSigningTime } from './sign.ts';
-import type { SignatureReport, Status, VerifyReport } from './verify.ts';
+import { LEVEL_LABELS, writtenFormText, type SignatureReport, type Status, type VerifyReport } from './verify.ts';
 
 type Lang = 'de' | 'en';
 
@@ -38,6 +38,16 @@ const L = {
     broken: 'ungültig',
     status: { valid: 'GÜLTIG', invalid: 'UNGÜLTIG', indeterminate: 'UNBESTIMMT (Vertrauen nicht nachweisbar)' } as Record<Status, string>,
     none: 'keine',
+    indication: 'Ergebnis (ETSI EN 319 102-1)',
+    certified: 'Laut Zertifikat',
+    planned: 'vorgesehene/r Unterzeichnende/r',
+    mismatch: 'NICHT die vorgesehene Person',
+    level: 'Signaturniveau',
+    timeOfProof: 'Maßgeblicher Zeitpunkt',
+    sources: { timestamp: 'Zeitstempel', claimed: 'Angabe des Unterzeichners (/M)', verification: 'Zeitpunkt der Prüfung' } as Record<string, string>,
+    levels: LEVEL_LABELS as Record<string, string>,
+    writtenForm: 'Schriftform',
+    reproductionNote: '(informativ; kein Bestandteil der Gültigkeit)',
   },
   en: {
     document: 'Document',
@@ -70,6 +80,16 @@ const L = {
     broken: 'invalid',
     status: { valid: 'VALID', invalid: 'INVALID', indeterminate: 'INDETERMINATE (trust not established)' } as Record<Status, string>,
     none: 'none',
+    indication: 'Indication (ETSI EN 319 102-1)',
+    certified: 'Per certificate',
+    planned: 'the planned signatory',
+    mismatch: 'NOT the planned signatory',
+    level: 'Level',
+    timeOfProof: 'Time relied on',
+    sources: { timestamp: 'time-stamp', claimed: "signer's claim (/M)", verification: 'time of verification' } as Record<string, string>,
+    levels: { simple: 'simple electronic signature', advanced: 'advanced electronic signature', qualified: 'qualified electronic signature' } as Record<string, string>,
+    writtenForm: 'Written form',
+    reproductionNote: '(informational; not part of validity)',
   },
 };
 
@@ -78,13 +98,17 @@ function signatureLines(s: SignatureReport, i: number, n: number, t: (typeof L)[
   const cn = s.certificate?.subject ?? '?';
   const out = [
     `${t.signature} ${i + 1} ${t.of} ${n} — ${s.field}: ${t.status[s.status]}`,
+    `  ${t.indication}: ${s.indication}${s.subIndication ? ` / ${s.subIndication}` : ''}`,
     `  ${t.signer}: ${s.name}${s.role ? `, ${s.role}` : ''}`,
+    `  ${t.certified}: ${s.signer?.name ?? '?'}${s.signer?.organisation ? ` (${s.signer.organisation})` : ''} — ${s.signer?.matchesPlanned ? t.planned : t.mismatch}`,
+    `  ${t.level}: ${t.levels[s.level]} — ${s.levelReason}`,
     `  ${t.certificate}: ${cn}`,
     `  ${t.issuer}: ${s.certificate?.issuer ?? '?'}`,
     `  ${t.placeDate}: ${s.place ?? '?'}, ${s.date ?? '?'}`,
     `  ${t.signed}: ${s.signingTime ? formatSigningTime(new Date(s.signingTime)) : '?'} ${s.timestamp ? '' : t.claimed}`.trimEnd(),
   ];
   if (s.timestamp) out.push(`  ${t.timestamp}: ${formatSigningTime(new Date(s.timestamp))} (RFC 3161, ${yn(s.checks.timestamp)})`);
+  out.push(`  ${t.timeOfProof}: ${formatSigningTime(new Date(s.timeOfProof.at))} (${t.sources[s.timeOfProof.source]})`);
   out.push(
     `  ${t.integrity}: ${yn(s.checks.integrity)}`,
     `  ${t.cms}: ${yn(s.checks.signature)}`,
@@ -103,7 +127,8 @@ export function formatReport(r: VerifyReport, lang: Lang): string {
   const lines = [`${t.document}: ${r.title}`, `SHA-256: ${r.sha256}`, `${t.signatures}: ${r.signatures.length}`, ''];
   r.signatures.forEach((s, i) => lines.push(...signatureLines(s, i, r.signatures.length, t), ''));
   if (r.pending.length) lines.push(`${t.pending}: ${r.pending.map((p) => `${p.name} (${p.role}, ${p.signatory})`).join('; ')}`);
-  lines.push(`${t.reproduction}: ${r.reproduction.status === 'match' ? t.yes : t.no} — ${r.reproduction.detail}`);
+  lines.push(`${t.reproduction} ${t.reproductionNote}: ${r.reproduction.status === 'match' ? t.yes : r.reproduction.status === 'unavailable' ? '–' : t.no} — ${r.reproduction.detail}`);
+  lines.push(`${t.writtenForm}: ${writtenFormText(r)}`);
   if (r.problems.length) {
     lines.push(`${t.problems}:`);
     for (const p of r.problems) lines.push(`  ! ${p}`);

@@ -1,8 +1,13 @@
 /**
- * Verification of a signed agreement, per signature: byte-range integrity, the CMS signature,
- * the certificate chain against trust anchors, validity at signing time, coverage of the whole
- * document, and what changed after the signature. For the document: that the embedded input JSON,
- * re-rendered with the recorded edition, reproduces the page content.
+ * Verification of a signed agreement, shaped like ETSI EN 319 102-1. Per signature: byte-range
+ * integrity, the CMS signature, the certificate path to a trust anchor (pkijs path validation at
+ * the time the verdict relies on), the certificate's purpose, that the certificate names the
+ * field's planned signatory, coverage of the whole document and what changed after it — giving an
+ * indication (TOTAL_PASSED / TOTAL_FAILED / INDETERMINATE) with a sub-indication, and the level
+ * (simple / advanced / qualified electronic signature) from evidence only. Per document: whether
+ * the written form (§ 3a Abs. 2 VwVfG) is met electronically. Whether the embedded input JSON
+ * re-renders to the page content is a separate, informational finding: a later renderer must
+ * never turn an archived agreement's signatures invalid.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { PDF, PdfDict, PdfStream } from '@libpdf/core';
@@ -15,8 +20,29 @@ import { recompose } from './reproduce.ts';
 import { diffRevisions } from './revisions.ts';
 import type { Change } from './revisions.ts';
 import { STAMP_DATE_KEY } from './sign.ts';
+import { certifiedName, namesSignatory, purposeProblem, qcStatements, subjectNames, validatePath } from './certs.ts';
 
 export type Status = 'valid' | 'invalid' | 'indeterminate';
+export type Indication = 'TOTAL_PASSED' | 'TOTAL_FAILED' | 'INDETERMINATE';
+export type SubIndication =
+  | 'FORMAT_FAILURE'
+  | 'HASH_FAILURE'
+  | 'SIG_CRYPTO_FAILURE'
+  | 'SIG_CONSTRAINTS_FAILURE'
+  | 'CHAIN_CONSTRAINTS_FAILURE'
+  | 'NO_CERTIFICATE_CHAIN_FOUND'
+  | 'OUT_OF_BOUNDS_NO_POE'
+  | 'SIGNATORY_MISMATCH'
+  | 'DISALLOWED_MODIFICATION';
+export type Level = 'simple' | 'advanced' | 'qualified';
+
+export const LEVEL_LABELS: Record<Level, string> = {
+  simple: 'einfache elektronische Signatur',
+  advanced: 'fortgeschrittene elektronische Signatur',
+  qualified: 'qualifizierte elektronische Signatur',
+};
+
+const STATUS_OF: Record<Indication, Status> = { TOTAL_PASSED: 'valid', TOTAL_FAILED: 'invalid', INDETERMINATE: 'indeterminate' };
 
 export interface SignatureReport {
   field: string;
@@ -46,7 +72,17 @@ export interface SignatureReport {
   changesAfter: Change[];
   allowedChangesAfter: number;
   problems: string[];
+  /** ETSI EN 319 102-1 result; `status` is the same verdict in a word. */
+  indication: Indication;
+  subIndication: SubIndication | null;
   status: Status;
+  /** Who signed, from the certificate, and whether that is the field's planned signatory. */
+  signer: { name: string | null; organisation: string | null; matchesPlanned: boolean } | null;
+  level: Level;
+  /** Why this level (German, for people). */
+  levelReason: string;
+  /** The time the verdict relies on, and where it comes from (a trusted time-stamp, or the signer's claim /M). */
+  timeOfProof: { at: string; source: 'timestamp' | 'claimed' | 'verification' };
 }
 
 export interface VerifyReport {
@@ -54,14 +90,26 @@ export interface VerifyReport {
   sha256: string;
   signatures: SignatureReport[];
   pending: { signatory: string; name: string; role: string }[];
+  /** Informational: whether the embedded data re-renders to the page content (never a condition of validity). */
   reproduction: { status: 'match' | 'mismatch' | 'unavailable'; detail: string };
   problems: string[];
   verdict: Status;
+  /** § 3a Abs. 2 VwVfG: every planned signatory signed with a qualified signature that passed. */
+  writtenForm: boolean;
+  writtenFormReasons: string[];
 }
 
 export interface VerifyOptions {
-  /** Trust anchors (DER certificates). */
+  /** Trust anchors (DER certificates), not marked qualified. */
   trust: Uint8Array[];
+  /** Anchors marked as qualified trust services (`zv trust add --qualified`, an EU trusted list). */
+  qualifiedTrust?: Uint8Array[];
+  /** SHA-256 (hex) of certificates whose keys this server holds (its key store): such signatures are simple. */
+  serverHeld?: Iterable<string>;
+  /** SHA-256 of the demo CA certificate: what it issued is the key store's by construction. */
+  demoCa?: string | null;
+  /** Renders the embedded data for the informational reproduction check (default: this Zielwerk's renderer). */
+  render?: (doc: AgreementPdf) => Promise<Uint8Array>;
   /** Require every planned signatory to have signed. */
   requireComplete?: boolean;
   /** Skip re-rendering the embedded input (for callers that only need the signature checks). */
@@ -69,8 +117,13 @@ export interface VerifyOptions {
 }
 
 interface Trust {
-  anchors: X509Certificate[];
+  anchors: Uint8Array[];
+  qualified: Set<string>;
+  serverHeld: Set<string>;
+  demoCa: string | null;
 }
+
+const fingerprint = (der: Uint8Array) => createHash('sha256').update(der).digest('hex');
 
 function certInfo(c: X509Certificate) {
   return {
@@ -81,34 +134,6 @@ function certInfo(c: X509Certificate) {
     validTo: new Date(c.validTo).toISOString(),
     sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(),
   };
-}
-
-/** Walks leaf → issuer among the CMS certificates until a trust anchor; every link's signature must verify. */
-function checkChain(leaf: X509Certificate, pool: X509Certificate[], trust: Trust, at: Date): { chain: 'trusted' | 'untrusted' | 'broken'; validAt: boolean; detail?: string } {
-  let cur = leaf;
-  let validAt = true;
-  const seen = new Set<string>();
-  for (let depth = 0; depth < 8; depth++) {
-    const from = new Date(cur.validFrom);
-    const to = new Date(cur.validTo);
-    if (at < from || at > to) validAt = false;
-    const anchor = trust.anchors.find((a) => a.fingerprint256 === cur.fingerprint256 || (cur.checkIssued(a) && cur.verify(a.publicKey)));
-    if (anchor) {
-      if (anchor.fingerprint256 !== cur.fingerprint256) {
-        const af = new Date(anchor.validFrom);
-        const at2 = new Date(anchor.validTo);
-        if (at < af || at > at2) validAt = false;
-      }
-      return { chain: 'trusted', validAt };
-    }
-    seen.add(cur.fingerprint256);
-    const issuer = pool.find((p) => !seen.has(p.fingerprint256) && cur.checkIssued(p));
-    if (!issuer) return { chain: 'untrusted', validAt, detail: `no trusted issuer for ${cur.issuer.split('\n').join(', ')}` };
-    if (!cur.verify(issuer.publicKey)) return { chain: 'broken', validAt, detail: `the certificate of ${cur.subject.split('\n').join(', ')} is not signed by its issuer` };
-    if (!issuer.ca) return { chain: 'broken', validAt, detail: `the issuer ${issuer.subject.split('\n').join(', ')} is not a CA` };
-    cur = issuer;
-  }
-  return { chain: 'broken', validAt, detail: 'certificate chain too long' };
 }
 
 const numbersOf = (d: PdfDict, key: string) => (d.getArray(key)?.toArray() ?? []).map((n) => (n as unknown as { value: number }).value);
@@ -147,7 +172,13 @@ async function verifySignature(
     changesAfter: [],
     allowedChangesAfter: 0,
     problems,
+    indication: 'TOTAL_FAILED',
+    subIndication: 'FORMAT_FAILURE',
     status: 'invalid',
+    signer: null,
+    level: 'simple',
+    levelReason: 'Die Signatur ist nicht gültig.',
+    timeOfProof: { at: new Date().toISOString(), source: 'verification' },
   };
   const m = /^D:(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/.exec(text('M') ?? '');
   const claimed = m ? new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) : null;
@@ -195,23 +226,35 @@ async function verifySignature(
   // 3. Certificate chain and validity at the (proven, else claimed) signing time.
   const leaf = new X509Certificate(cms.signerCertificate);
   report.certificate = certInfo(leaf);
-  const pool = cms.certificates.map((d) => new X509Certificate(d));
+  const pool = cms.certificates;
   if (cms.timestamp) {
     report.timestamp = cms.timestamp.genTime.toISOString();
     // A time-stamp proves the time only if its TSA is trusted and certified for time-stamping.
     const tsaCert = cms.timestamp.tsaCertificate ? new X509Certificate(cms.timestamp.tsaCertificate) : null;
-    const tsaChain = tsaCert ? checkChain(tsaCert, pool, trust, cms.timestamp.genTime) : null;
-    const tsaOk = !!tsaCert && tsaChain?.chain === 'trusted' && tsaChain.validAt && (tsaCert.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.8');
+    const tsaPath = tsaCert ? await validatePath(cms.timestamp.tsaCertificate!, pool, trust.anchors, cms.timestamp.genTime) : null;
+    const tsaOk = !!tsaCert && tsaPath?.result === 'trusted' && (tsaCert.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.8');
     report.checks.timestamp = cms.timestamp.imprintMatches && cms.timestamp.tokenSignatureValid && tsaOk;
     if (!cms.timestamp.imprintMatches || !cms.timestamp.tokenSignatureValid) problems.push('the signature time-stamp does not match or does not verify');
     else if (!tsaOk) problems.push('the time-stamp authority is not trusted for time-stamping (pass its CA with --trust)');
   }
-  const at = (report.checks.timestamp && cms.timestamp?.genTime) || claimed || new Date();
-  const chain = checkChain(leaf, pool, trust, at);
-  report.checks.chain = chain.chain;
-  report.checks.validAtSigningTime = chain.validAt;
-  if (chain.detail) problems.push(chain.detail);
-  if (!chain.validAt) problems.push(`a certificate was not valid at the signing time ${at.toISOString()}`);
+  const proven = report.checks.timestamp && cms.timestamp ? cms.timestamp.genTime : null;
+  const at = proven ?? claimed ?? new Date();
+  report.timeOfProof = { at: at.toISOString(), source: proven ? 'timestamp' : claimed ? 'claimed' : 'verification' };
+  const path = await validatePath(cms.signerCertificate, pool, trust.anchors, at);
+  report.checks.chain = path.result;
+  // Validity at the time of proof is part of path validation; a path that fails only on time says so.
+  report.checks.validAtSigningTime = path.subIndication !== 'OUT_OF_BOUNDS_NO_POE' && at >= new Date(leaf.validFrom) && at <= new Date(leaf.validTo);
+  if (path.detail) problems.push(path.detail);
+  if (!report.checks.validAtSigningTime && path.subIndication !== 'OUT_OF_BOUNDS_NO_POE') problems.push(`a certificate was not valid at the signing time ${at.toISOString()}`);
+  if (path.subIndication === 'OUT_OF_BOUNDS_NO_POE') problems.push(`a certificate was not valid at the signing time ${at.toISOString()}`);
+  const purpose = purposeProblem(cms.signerCertificate);
+  if (purpose) problems.push(purpose);
+
+  // The certificate must name the field's planned signatory.
+  const names = subjectNames(cms.signerCertificate);
+  const certified = certifiedName(names);
+  report.signer = { name: certified, organisation: names.organisation, matchesPlanned: namesSignatory(names, field.entry.name) };
+  if (!report.signer.matchesPlanned) problems.push(`signed by ${certified ?? 'an unnamed certificate'} instead of ${field.entry.name}`);
 
   // 4. Coverage and what changed afterwards.
   const end = b + c;
@@ -227,16 +270,55 @@ async function verifySignature(
     problems.push(`the signed revision cannot be read: ${(e as Error).message}`);
   }
 
-  const ok =
-    report.checks.integrity &&
-    report.checks.signature &&
-    report.checks.signingCertificateAttribute &&
-    report.checks.unchangedSince &&
-    report.checks.validAtSigningTime &&
-    report.checks.timestamp !== false &&
-    chain.chain !== 'broken';
-  report.status = !ok ? 'invalid' : chain.chain === 'trusted' ? 'valid' : 'indeterminate';
+  const [indication, sub] = indicate(report, path.subIndication, purpose);
+  report.indication = indication;
+  report.subIndication = sub;
+  report.status = STATUS_OF[indication];
+  Object.assign(report, levelOf(report, cms.signerCertificate, path.anchor, trust));
   return report;
+}
+
+/** The ETSI indication, worst finding first. */
+function indicate(r: SignatureReport, pathSub: SubIndication | null, purpose: string | null): [Indication, SubIndication | null] {
+  const c = r.checks;
+  if (!c.integrity) return ['TOTAL_FAILED', 'HASH_FAILURE'];
+  if (!c.signature) return ['TOTAL_FAILED', 'SIG_CRYPTO_FAILURE'];
+  if (!c.signingCertificateAttribute) return ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
+  if (!c.unchangedSince) return ['TOTAL_FAILED', 'DISALLOWED_MODIFICATION'];
+  if (r.signer && !r.signer.matchesPlanned) return ['TOTAL_FAILED', 'SIGNATORY_MISMATCH'];
+  if (purpose) return ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
+  if (c.timestamp === false) return ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
+  if (c.chain === 'broken') return pathSub === 'OUT_OF_BOUNDS_NO_POE' ? ['INDETERMINATE', 'OUT_OF_BOUNDS_NO_POE'] : ['TOTAL_FAILED', pathSub ?? 'CHAIN_CONSTRAINTS_FAILURE'];
+  if (!c.validAtSigningTime) return ['INDETERMINATE', 'OUT_OF_BOUNDS_NO_POE'];
+  if (c.chain === 'untrusted') return ['INDETERMINATE', 'NO_CERTIFICATE_CHAIN_FOUND'];
+  return ['TOTAL_PASSED', null];
+}
+
+/**
+ * The level, from evidence only: qualified = a qualified certificate (QcCompliance, QcSSCD, QcType
+ * esign where present) under an anchor marked qualified; advanced = a trusted anchor that is not
+ * the demo CA, and a key this server does not hold; simple = everything else.
+ */
+function levelOf(r: SignatureReport, cert: Uint8Array, anchor: Uint8Array | null, trust: Trust): { level: Level; levelReason: string } {
+  if (r.indication !== 'TOTAL_PASSED') return { level: 'simple', levelReason: 'Die Signatur hat die Prüfung nicht bestanden; sie trägt keine Rechtswirkung einer fortgeschrittenen oder qualifizierten Signatur.' };
+  const sha = fingerprint(cert);
+  const anchorSha = anchor ? fingerprint(anchor) : null;
+  const demoAnchor = !!anchor && /Zielwerk Demo-CA/.test(new X509Certificate(anchor).subject);
+  if (trust.serverHeld.has(sha) || (anchorSha && anchorSha === trust.demoCa) || demoAnchor) {
+    return { level: 'simple', levelReason: 'Der Schlüssel liegt auf dem Zielwerk-Server (Key-Store, Zielwerk-Demo-CA): einfache elektronische Signatur.' };
+  }
+  const qc = qcStatements(cert);
+  const qualifiedCert = qc.compliance && qc.sscd && (qc.types.length === 0 || qc.types.includes('0.4.0.1862.1.6.1'));
+  const qualifiedAnchor = !!anchorSha && trust.qualified.has(anchorSha);
+  if (qualifiedCert && qualifiedAnchor) {
+    return { level: 'qualified', levelReason: 'Qualifiziertes Zertifikat (QcCompliance, QcSSCD) eines als qualifiziert vertrauten Vertrauensdiensteanbieters, gültig zum Signaturzeitpunkt.' };
+  }
+  const why = qualifiedCert
+    ? 'das Zertifikat erklärt sich als qualifiziert, seine ausstellende Stelle ist aber nicht als qualifizierter Vertrauensdienst vertraut'
+    : qc.present
+      ? 'das Zertifikat hat qcStatements, aber nicht QcCompliance und QcSSCD (qualifizierte Signaturerstellungseinheit)'
+      : 'das Zertifikat ist kein qualifiziertes Zertifikat (keine qcStatements)';
+  return { level: 'advanced', levelReason: `Zertifikat einer vertrauten Stelle, Schlüssel nicht auf dem Zielwerk-Server – fortgeschritten, nicht qualifiziert: ${why}.` };
 }
 
 /** Page content streams, decoded and concatenated per page. */
@@ -248,10 +330,10 @@ export function pageContents(pdf: PDF): string[] {
   });
 }
 
-async function checkReproduction(doc: AgreementPdf): Promise<VerifyReport['reproduction']> {
+async function checkReproduction(doc: AgreementPdf, render: (doc: AgreementPdf) => Promise<Uint8Array>): Promise<VerifyReport['reproduction']> {
   let rendered: Uint8Array;
   try {
-    rendered = await renderPdf(recompose(doc).tree);
+    rendered = await render(doc);
   } catch (e) {
     return { status: 'mismatch', detail: `the embedded input cannot be rendered: ${(e as Error).message}` };
   }
@@ -270,9 +352,15 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
     doc = await readAgreementPdf(bytes);
   } catch (e) {
     if (!(e instanceof AgreementPdfError)) throw e;
-    return { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail: e.message }, problems: [e.message], verdict: 'invalid' };
+    return { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail: e.message }, problems: [e.message], verdict: 'invalid', writtenForm: false, writtenFormReasons: [`kein Zielwerk-Dokument: ${e.message}`] };
   }
-  const trust: Trust = { anchors: opts.trust.map((d) => new X509Certificate(d)) };
+  const qualified = opts.qualifiedTrust ?? [];
+  const trust: Trust = {
+    anchors: [...opts.trust, ...qualified],
+    qualified: new Set(qualified.map(fingerprint)),
+    serverHeld: new Set(opts.serverHeld ?? []),
+    demoCa: opts.demoCa ?? null,
+  };
   const problems: string[] = [];
   if (doc.pdf.recoveredViaBruteForce) problems.push('the PDF structure is damaged (cross-reference table had to be rebuilt)');
   const signatures: SignatureReport[] = [];
@@ -286,14 +374,36 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
   }
   const pending = doc.fields.filter((f) => !f.signature).map((f) => ({ signatory: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role }));
   if (opts.requireComplete && pending.length) problems.push(`not signed yet by: ${pending.map((p) => `${p.name} (${p.signatory})`).join(', ')}`);
+  // Informational only: the signatures do not depend on this Zielwerk's renderer.
   const reproduction = opts.skipReproduction
     ? ({ status: 'unavailable', detail: 'not checked' } as const)
     : doc.input
-      ? await checkReproduction(doc) : ({ status: 'unavailable', detail: 'no embedded input JSON' } as const);
-  if (!opts.skipReproduction && reproduction.status !== 'match') problems.push(`reproduction: ${reproduction.detail}`);
+      ? await checkReproduction(doc, opts.render ?? ((d) => renderPdf(recompose(d).tree)))
+      : ({ status: 'unavailable', detail: 'no embedded input JSON' } as const);
 
   const statuses = signatures.map((s) => s.status);
   const verdict: Status =
     problems.length || statuses.includes('invalid') || !signatures.length ? 'invalid' : statuses.includes('indeterminate') ? 'indeterminate' : 'valid';
-  return { title: doc.pdf.getMetadata().title ?? '', sha256, signatures, pending, reproduction, problems, verdict };
+  const { writtenForm, writtenFormReasons } = writtenFormOf(signatures, pending, problems);
+  return { title: doc.pdf.getMetadata().title ?? '', sha256, signatures, pending, reproduction, problems, verdict, writtenForm, writtenFormReasons };
+}
+
+/** § 3a Abs. 2 VwVfG: met only when every planned signatory of both parties signed qualified, and every signature passed. */
+function writtenFormOf(signatures: SignatureReport[], pending: VerifyReport['pending'], problems: string[]): { writtenForm: boolean; writtenFormReasons: string[] } {
+  const reasons: string[] = [];
+  for (const p of pending) reasons.push(`${p.name} (${p.role}) hat noch nicht unterzeichnet`);
+  for (const s of signatures) {
+    if (s.indication !== 'TOTAL_PASSED') reasons.push(`die Signatur von ${s.name} (${s.role}) ist nicht gültig (${s.indication}${s.subIndication ? `/${s.subIndication}` : ''})`);
+    else if (s.level !== 'qualified') reasons.push(`${s.name} (${s.role}) hat mit einer ${LEVEL_LABELS[s.level]} unterzeichnet`);
+  }
+  if (problems.length && !reasons.length) reasons.push('das Dokument weist Befunde auf');
+  if (!signatures.length && !pending.length) reasons.push('keine Signatur');
+  return reasons.length
+    ? { writtenForm: false, writtenFormReasons: reasons }
+    : { writtenForm: true, writtenFormReasons: [`alle ${signatures.length} Unterzeichnenden beider Seiten haben qualifiziert elektronisch signiert`] };
+}
+
+/** The German verdict on the written form, as the web pages, the report and the Signaturprotokoll show it. */
+export function writtenFormText(r: Pick<VerifyReport, 'writtenForm' | 'writtenFormReasons'>): string {
+  return r.writtenForm ? 'Schriftform elektronisch gewahrt (§ 3a Abs. 2 VwVfG)' : `Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich: ${r.writtenFormReasons.join('; ')}`;
 }

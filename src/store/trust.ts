@@ -44,7 +44,14 @@ export function addTrustAnchor(store: Store, der: Uint8Array, opts: { addedBy: s
   const sha256 = cert.fingerprint256.replace(/:/g, '').toLowerCase();
   return store.write((_files, now) => {
     const existing = store.db.prepare('SELECT * FROM trust_anchors WHERE sha256 = ?').get(sha256) as Row | undefined;
-    if (existing) return { anchor: toAnchor(existing), added: false };
+    if (existing) {
+      // Adding again may change how far it is trusted (marking it qualified, or no longer).
+      if (opts.qualified !== undefined && (existing.qualified === 1) !== opts.qualified) {
+        store.db.prepare('UPDATE trust_anchors SET qualified = ?, source = ?, added_at = ?, added_by = ? WHERE sha256 = ?').run(opts.qualified ? 1 : 0, opts.source ?? 'cli', now, opts.addedBy, sha256);
+        return { anchor: toAnchor(store.db.prepare('SELECT * FROM trust_anchors WHERE sha256 = ?').get(sha256) as Row), added: false };
+      }
+      return { anchor: toAnchor(existing), added: false };
+    }
     store.db
       .prepare('INSERT INTO trust_anchors (sha256, der, subject, not_after, qualified, source, added_at, added_by) VALUES (?,?,?,?,?,?,?,?)')
       .run(sha256, Buffer.from(der), cert.subject.split('\n').join(', '), new Date(cert.validTo).toISOString(), opts.qualified ? 1 : 0, opts.source ?? 'cli', now, opts.addedBy);

@@ -15,7 +15,7 @@ import { route, IdParam, type AnyRoute } from '../routes.ts';
 import { notFound, invalid } from '../problem.ts';
 import type { AppContext } from '../context.ts';
 import type { User } from '../accounts.ts';
-import { search, retrieve, exportYear, trustAnchorsOf, ArchiveError, type ArchiveEntry, type RetrievedFile, type SearchFilter } from '../../archive/archive.ts';
+import { search, retrieve, exportYear, ArchiveError, type ArchiveEntry, type RetrievedFile, type SearchFilter } from '../../archive/archive.ts';
 import { verifyAgreement, type VerifyReport, type SignatureReport, type Status } from '../../sign/verify.ts';
 import { formatReport } from '../../sign/report.ts';
 import { EVENT_LABELS, readEvents, type AuditEvent } from '../../envelope/audit.ts';
@@ -275,12 +275,12 @@ async function verifyUpload(ctx: AppContext, bytes: Uint8Array) {
   const sha256 = sha256Hex(bytes);
   let report: VerifyReport;
   try {
-    report = await verifyAgreement(bytes, { trust: trustAnchorsOf(ctx.svc), requireComplete: false });
+    report = await verifyAgreement(bytes, { ...ctx.svc.verifyTrust(), requireComplete: false });
   } catch (err) {
     // A PDF the reader chokes on is a finding about the file, not a server error.
     ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'verification failed');
     const detail = `Die Datei ließ sich nicht als PDF lesen: ${err instanceof Error ? err.message : String(err)}`;
-    report = { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail }, problems: [detail], verdict: 'invalid' };
+    report = { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail }, problems: [detail], verdict: 'invalid', writtenForm: false, writtenFormReasons: [detail] };
   }
   return { report, archived: archivedMatches(ctx, sha256), zielwerkDocument: !notZielwerk(report) };
 }
@@ -491,7 +491,7 @@ async function runCheck(ctx: AppContext, id: number, user: User) {
   if (d.paper) check('Scan der Papierunterschrift', d.paper.file);
   check('Entwurf', fileById(db, d.agreement.pdf_file_id));
   if (d.chain) fileProblems.push({ label: 'Hash-Kette des Protokolls', ok: d.chain.ok, detail: d.chain.ok ? `vollständig (${d.chain.count} Ereignisse)` : d.chain.problems.join('; ') });
-  const report = pdf ? await verifyAgreement(pdf, { trust: trustAnchorsOf(ctx.svc), requireComplete: env?.status === 'completed' }) : null;
+  const report = pdf ? await verifyAgreement(pdf, { ...ctx.svc.verifyTrust(), requireComplete: env?.status === 'completed' }) : null;
   if (env) {
     await ctx.svc.record(env.id, {
       type: 'verified',
