@@ -8,18 +8,18 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfStream, PdfString } from '@libpdf/core';
+import { PDF, PdfArray, PdfNumber, PdfStream } from '@libpdf/core';
 import { composeFromData } from '../src/compose/index.ts';
 import { renderPdf } from '../src/render/pdf/index.ts';
 import { readAgreementPdf } from '../src/sign/agreement-pdf.ts';
-import { assembleSignedData, signatureAlgorithmIdentifier, signedAttributesFor } from '../src/sign/cms.ts';
 import { checkExternalSignature, UploadRefusedError } from '../src/sign/external.ts';
 import { prepareSignature } from '../src/sign/sign.ts';
 import { identitySigner } from '../src/sign/signer.ts';
 import { issue, testCa, type TestCa } from './helpers/pki.ts';
 import { SGB2_EXAMPLE } from './helpers/signing.ts';
+import { seal as sealWith, signFieldByHand } from './helpers/craft.ts';
 
 let sent: Uint8Array;
 let ca: TestCa;
@@ -38,14 +38,7 @@ before(async () => {
   cert = (await issue(ca, { cn: 'Andreas Siebert', publicKey: pair.publicKey })).der;
 });
 
-/** Writes a correct CMS over the byte range [0 a b rest] of `out` with `certificate`. */
-function seal(out: Buffer, a: number, b: number, certificate = cert, privateKey = key): Uint8Array {
-  const digest = createHash('sha256').update(out.subarray(0, a)).update(out.subarray(b)).digest();
-  const attrs = signedAttributesFor(certificate, digest);
-  const cms = assembleSignedData({ certificate, chain: [], signedAttributes: attrs, signatureAlgorithm: signatureAlgorithmIdentifier('rsa-pkcs1'), signature: nodeSign('sha256', attrs, privateKey) });
-  out.write(Buffer.from(cms).toString('hex'), a + 1, 'latin1');
-  return new Uint8Array(out);
-}
+const seal = (out: Buffer, a: number, b: number, certificate = cert, privateKey = key) => sealWith(out, a, b, certificate, privateKey);
 
 const refusedAs = async (upload: Uint8Array, pattern: RegExp, opts: { sentAt?: Date } = {}) =>
   assert.rejects(checkExternalSignature(sent, upload, { signatory, trust: [ca.der], ...opts }), (e: Error) => {
@@ -81,30 +74,8 @@ async function decoyAttack(hide: boolean): Promise<void> {
 }
 
 /** The field signed with a full-page appearance and a chosen /Rect (and /M). */
-async function fullPageWidget(rect: (pdf: PDF) => PdfArray, m = 'D:20260101120000Z', certificate = cert, privateKey = key): Promise<Uint8Array> {
-  const doc = await readAgreementPdf(sent);
-  const field = doc.fields[0]!;
-  const pdf = doc.pdf;
-  const ap = new PdfStream([['Type', PdfName.of('XObject')], ['Subtype', PdfName.of('Form')], ['BBox', PdfArray.of(...[0, 0, 595, 842].map((n) => PdfNumber.of(n)))]] as never, new TextEncoder().encode('1 1 1 rg 0 0 595 842 re f 0 0 0 rg BT /Helv 30 Tf 60 600 Td (Neuer Vertragstext) Tj ET'));
-  const sig = PdfDict.of({
-    Type: PdfName.of('Sig'),
-    Filter: PdfName.of('Adobe.PPKLite'),
-    SubFilter: PdfName.of('ETSI.CAdES.detached'),
-    ByteRange: PdfArray.of(...[0, 9999999999, 9999999999, 9999999999].map((n) => PdfNumber.of(n))),
-    Contents: PdfString.fromHex('00'.repeat(4096)),
-    M: PdfString.fromString(m),
-  });
-  field.dict.set('V', pdf.register(sig));
-  field.dict.set('Rect', rect(pdf));
-  field.dict.set('AP', PdfDict.of({ N: pdf.register(ap) }));
-  const out = Buffer.from(await pdf.save({ incremental: true }));
-  const PH = '/ByteRange [0 9999999999 9999999999 9999999999]';
-  const br = out.indexOf(PH, sent.length, 'latin1');
-  const a = out.indexOf('/Contents <0000', br, 'latin1') + '/Contents '.length;
-  const b = out.indexOf('>', a, 'latin1') + 1;
-  out.write(`/ByteRange [0 ${a} ${b} ${out.length - b}]`.padEnd(PH.length, ' '), br, 'latin1');
-  return seal(out, a, b, certificate, privateKey);
-}
+const fullPageWidget = (rect: (pdf: PDF) => PdfArray, m = 'D:20260101120000Z', certificate = cert, privateKey = key) =>
+  signFieldByHand(sent, { certificate, privateKey, rect, m, bbox: [0, 0, 595, 842], appearance: '1 1 1 rg 0 0 595 842 re f 0 0 0 rg BT /Helv 30 Tf 60 600 Td (Neuer Vertragstext) Tj ET' });
 
 test('a widget turned into a full-page overlay: reversed corners, or indirect numbers: refused', async () => {
   await refusedAs(await fullPageWidget(() => PdfArray.of(...[595, 842, 0, 0].map((n) => PdfNumber.of(n)))), /Unterschriftsfeld|signature slot/);

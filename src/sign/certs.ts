@@ -34,6 +34,12 @@ export const CERT_OID = {
 
 const toPkijs = (der: Uint8Array) => pkijs.Certificate.fromBER(Uint8Array.from(der));
 
+/** Extensions this validation understands (pkijs' own registry misses some, keyUsage among them). */
+const KNOWN_EXTENSIONS = new Set([
+  '2.5.29.9', '2.5.29.14', '2.5.29.15', '2.5.29.16', '2.5.29.17', '2.5.29.18', '2.5.29.19', '2.5.29.30', '2.5.29.31', '2.5.29.32',
+  '2.5.29.33', '2.5.29.35', '2.5.29.36', '2.5.29.37', '2.5.29.46', '2.5.29.54', '1.3.6.1.5.5.7.1.1', '1.3.6.1.5.5.7.1.3', '1.3.6.1.5.5.7.48.1.5',
+]);
+
 export interface PathResult {
   result: 'trusted' | 'untrusted' | 'broken';
   /** The anchor the path ends at (DER), when trusted. */
@@ -88,6 +94,12 @@ export async function validatePath(leaf: Uint8Array, pool: Uint8Array[], anchors
     if (limit === null) continue;
     const below = path.slice(1, i).filter((c) => !selfIssued(c)).length;
     if (below > limit) return { result: 'broken', anchor: null, path, subIndication: 'CHAIN_CONSTRAINTS_FAILURE', detail: `${new X509Certificate(path[i]!).subject.split('\n').join(', ')} allows ${limit} intermediate CA(s) below it, the path has ${below}` };
+  }
+  // RFC 5280 4.2: a certificate with a critical extension the validator does not recognise is
+  // rejected. pkijs does not: it only fails on unparseable ones, so we look its registry up ourselves.
+  for (const der of path.slice(0, -1)) {
+    const unknown = toPkijs(der).extensions?.find((e) => e.critical && !KNOWN_EXTENSIONS.has(e.extnID) && !pkijs.ExtensionValueFactory.find(e.extnID));
+    if (unknown) return { result: 'broken', anchor: null, path, subIndication: 'CHAIN_CONSTRAINTS_FAILURE', detail: `${new X509Certificate(der).subject.split('\n').join(', ')} carries an unknown critical extension (${unknown.extnID})` };
   }
   const anchor = path.at(-1) ?? null;
   return { result: 'trusted', anchor, path, subIndication: null, detail: null };

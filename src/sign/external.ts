@@ -158,6 +158,9 @@ export async function checkExternalSignature(
   }
   if (mineReport.status !== 'valid') {
     const c = mineReport.checks;
+    if (mineReport.subIndication === 'SIGNATORY_MISMATCH') {
+      throw new UploadRefusedError(`Die Datei ist von ${mineReport.signer?.name ?? 'jemand anderem'} unterschrieben, nicht von ${mine.entry.name}: In Ihrem Feld muss Ihre eigene Signatur stehen.`, 'invalid-signature');
+    }
     if (!c.integrity || !c.signature || !c.signingCertificateAttribute) {
       throw new UploadRefusedError(`Die Unterschrift ist kryptografisch nicht gültig: ${mineReport.problems.join('; ') || 'Prüfung fehlgeschlagen'}.`, 'invalid-signature');
     }

@@ -24,6 +24,7 @@ import type { SignatoryRef } from './agreement-pdf.ts';
 import { assembleSignedData, sha256, signatureAlgorithmIdentifier, signatureTimestampAttribute, signedAttributesFor } from './cms.ts';
 import type { SignatoryPerson, TimestampAuthority } from './identity.ts';
 import type { Signer, SigningSession } from './signer.ts';
+import { certifiedName, namesSignatory, purposeProblem, subjectNames } from './certs.ts';
 import { printedPlaces, recompose } from './reproduce.ts';
 import { checkSignatureImage, renderStamp } from './stamp.ts';
 import type { Rect } from './stamp.ts';
@@ -191,6 +192,13 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
   const organisation = entry.party === 'ministry' ? composed.resolved.ministry.name : composed.resolved.partner.name;
   const signer = typeof opts.signer === 'function' ? await opts.signer({ name: entry.name, role: entry.role, organisation }, signingTime) : opts.signer;
   checkCertificate(signer, signingTime);
+  // A signature is bound to the person of its field: a certificate of someone else would only make an invalid one.
+  const names = subjectNames(signer.certificate);
+  if (!namesSignatory(names, entry.name)) {
+    throw new SignError(`the certificate names ${certifiedName(names) ?? 'nobody'}, but this field is for ${entry.name} (${entry.role}): a signature must be made with the signatory's own certificate`);
+  }
+  const purpose = purposeProblem(signer.certificate);
+  if (purpose) throw new SignError(`${purpose}; nothing was signed`);
   const dateStyle = doc.metadata.dateStyle === 'numeric' ? 'numeric' : 'long';
   const dateText = formatDate(date, dateStyle);
 

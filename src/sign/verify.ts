@@ -254,7 +254,7 @@ async function verifySignature(
   const names = subjectNames(cms.signerCertificate);
   const certified = certifiedName(names);
   report.signer = { name: certified, organisation: names.organisation, matchesPlanned: namesSignatory(names, field.entry.name) };
-  if (!report.signer.matchesPlanned) problems.push(`signed by ${certified ?? 'an unnamed certificate'} instead of ${field.entry.name}`);
+  if (!report.signer.matchesPlanned) problems.push(`unterschrieben von ${certified ?? 'einem Zertifikat ohne Namen'} statt ${field.entry.name}`);
 
   // 4. Coverage and what changed afterwards.
   const end = b + c;

@@ -74,6 +74,9 @@ export function signRefusalText(err: Error): string {
   const early = /the certificate of (.+) is not valid yet \(valid from (\d{4}-\d{2}-\d{2})/.exec(m);
   if (early) return `Das Zertifikat (${early[1]}) gilt erst ab ${early[2]!.split('-').reverse().join('.')}.`;
   if (err instanceof StampImageError) return 'Das Unterschriftsbild ließ sich nicht in den Stempel übernehmen. Bitte verwenden Sie ein anderes Bild.';
+  const other = /the certificate names (.+), but this field is for (.+?) \(/.exec(m);
+  if (other) return `Das Zertifikat lautet auf ${other[1]}; dieses Feld ist für ${other[2]}. Unterschreiben Sie mit Ihrem eigenen Zertifikat.`;
+  if (/time-stamping certificate/.test(m)) return 'Dieses Zertifikat ist ein Zeitstempel-Zertifikat und darf keine Vereinbarungen unterschreiben.';
   return `Die Unterschrift wurde nicht gesetzt: ${m}`;
 }
 
