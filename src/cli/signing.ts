@@ -152,6 +152,38 @@ function addTrustCommands(program: Command): void {
       if (!demo && !anchors.length) process.stdout.write('no trust anchors yet (zv keys init creates the demo CA; zv trust add <pem> adds others)\n');
     });
   trust
+    .command('import-tl')
+    .description('import the qualified CAs of an EU trusted list (ETSI TS 119 612 XML): services CA/QC with status granted become qualified anchors')
+    .argument('<file.xml>', 'the trusted list')
+    .requiredOption('--signer <pem>', "the scheme operator's certificate: the list's XML signature must verify with it")
+    .option('--data <dir>', 'data directory')
+    .option('--actor <name>', 'who does this (kept with the anchors)')
+    .action(async (file: string, opts: { signer: string; data?: string; actor?: string }) => {
+      const { readTrustedList } = await import('../sign/trusted-list.ts');
+      const read = (path: string, what: string) => {
+        try {
+          return readFileSync(path, 'utf8');
+        } catch (e) {
+          throw new TrustError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      };
+      const list = readTrustedList(read(file, 'the trusted list'), read(opts.signer, 'the signer certificate'));
+      let added = 0;
+      withStore(dataDir(opts.data), (store) => {
+        for (const a of list.qualifiedAnchors) {
+          if (!new X509Certificate(a.der).ca) {
+            process.stderr.write(`skipped (not a CA certificate): ${a.provider} — ${a.service}\n`);
+            continue;
+          }
+          const r = addTrustAnchor(store, a.der, { addedBy: opts.actor ?? process.env.ZV_ACTOR ?? 'cli', source: 'trusted-list', qualified: true });
+          if (r.added || r.anchor.qualified) added++;
+          process.stdout.write(`qualified: ${a.provider} — ${a.service}\n  ${r.anchor.subject}\n  SHA-256 ${r.anchor.sha256}\n`);
+        }
+      });
+      const others = list.services.length - list.qualifiedAnchors.length;
+      process.stdout.write(`trusted list ${list.territory || '?'} (sequence ${list.sequence || '?'}, issued ${list.issued || '?'}): ${added} qualified CA certificate(s) trusted; ${others} other service(s) (not CA/QC, or not granted) ignored\n`);
+    });
+  trust
     .command('remove')
     .description('stop trusting an anchor')
     .argument('<fingerprint>', 'its SHA-256 (hex, as zv trust list prints it; a unique prefix of at least 8 digits)')
