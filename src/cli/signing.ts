@@ -15,7 +15,7 @@ import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { signAgreement, SignError, formatSigningTime } from '../sign/sign.ts';
 import { StampImageError } from '../sign/stamp.ts';
 import { HttpTimestampAuthority, TsaError } from '../sign/tsa.ts';
-import { verifyAgreement } from '../sign/verify.ts';
+import { expectedLevel, verifyAgreement } from '../sign/verify.ts';
 import type { VerifyReport } from '../sign/verify.ts';
 import { formatReport } from '../sign/report.ts';
 import { SignerError } from '../sign/signer.ts';
@@ -280,6 +280,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
           date: opts.date,
           image,
           tsa: url ? new HttpTimestampAuthority(url) : undefined,
+          stampLevel: key.signer ? await expectedLevel(key.signer, trustAnchors([], dataDir(opts.data)), new Date()) : 'simple',
         });
       });
       // Temp name, fsync, rename: replacing the input (--out = input) or an existing file (--force) is safe too.

@@ -20,6 +20,7 @@ import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
 import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 import { checkExternalSignature } from '../sign/external.ts';
+import { expectedLevel } from '../sign/verify.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
 import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, type StoredFile } from '../store/files.ts';
 import { ConflictError, faultPoint, Store } from '../store/store.ts';
@@ -734,6 +735,7 @@ export class SigningService {
   private async prepareStep(snap: Snapshot, signatory: SignatoryRow, opts: SignOptions, signer?: Signer): Promise<PreparedStep> {
     const currentFile = fileById(this.db, snap.envelope.current_file_id);
     const before = readStoredFile(this.store.dataDir, currentFile);
+    const signingTime = this.store.clock();
     const prepared = await prepareSignature(before, {
       signatory: parseSignatoryRef(signatory.ref),
       signer: signer ?? ((person, at) => this.keys.signerFor(person, { at })),
@@ -741,7 +743,9 @@ export class SigningService {
       date: opts.date,
       image: opts.image,
       tsa: !!this.tsa,
-      signingTime: this.store.clock(),
+      signingTime,
+      // The stamp says what the signature will be: the key store's are simple; a card's or a provider's as its certificate and our trust say.
+      stampLevel: signer ? await expectedLevel(signer, this.verifyTrust(), signingTime) : 'simple',
     });
     return { snap, signatory, currentFile, prepared };
   }

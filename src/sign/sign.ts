@@ -20,10 +20,11 @@ import { isValidIsoDate } from '../model/agreement.ts';
 // The stamp's date uses the agreement's body size; /M uses the renderer's UTC PDF date format.
 import { BODY_SIZE, pdfDate } from '../render/pdf/index.ts';
 import { AgreementPdfError, deref, findField, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
-import type { SignatoryRef } from './agreement-pdf.ts';
+import type { AgreementPdf, SignatoryRef, SignatureFieldState } from './agreement-pdf.ts';
 import { assembleSignedData, sha256, signatureAlgorithmIdentifier, signatureTimestampAttribute, signedAttributesFor } from './cms.ts';
 import type { SignatoryPerson, TimestampAuthority } from './identity.ts';
 import type { Signer, SigningSession } from './signer.ts';
+import type { Level } from './verify.ts';
 import { certifiedName, namesSignatory, purposeProblem, subjectNames } from './certs.ts';
 import { printedPlaces, recompose } from './reproduce.ts';
 import { checkSignatureImage, renderStamp } from './stamp.ts';
@@ -45,7 +46,17 @@ export interface SignOptions {
   tsa?: TimestampAuthority;
   /** The moment of signing (the PDF's /M); defaults to now. */
   signingTime?: Date;
+  /** What the signature will be (see verify.ts expectedLevel), for the stamp's label; the key store is always simple. */
+  stampLevel?: Level;
 }
+
+/** The stamp says what the signature is. */
+export const STAMP_LABELS: Record<Level | 'unknown', string> = {
+  qualified: 'Qualifiziert elektronisch signiert',
+  advanced: 'Fortgeschritten elektronisch signiert',
+  simple: 'Elektronisch signiert (einfache Signatur)',
+  unknown: 'Elektronisch signiert',
+};
 
 export interface SignResult {
   bytes: Uint8Array;
@@ -114,6 +125,19 @@ export interface PreparedSignature {
   contentsEnd: number;
   /** Everything SignResult reports except the bytes. */
   result: Omit<SignResult, 'bytes'>;
+}
+
+/**
+ * Where a field's stamp goes: its slot, and — for a party's first signatory — the party's
+ * "<place>, den" line, whose blank the date fills; the widget grows to take both in.
+ */
+export function stampGeometry(doc: AgreementPdf, field: SignatureFieldState): { slot: Rect; dateSlot: { rect: number[]; baseline: number } | undefined; rect: Rect } {
+  const { entry } = field;
+  const slot = numbers(field.dict.getArray('Rect')) as Rect;
+  if (slot.length !== 4 || slot.some((n) => !Number.isFinite(n))) throw new SignError(`signature field ${entry.fieldName} has no usable /Rect`);
+  const firstOfParty = !doc.fields.some((f) => f.entry.party === entry.party && f.entry.index < entry.index);
+  const dateSlot = firstOfParty ? doc.metadata.dateSlots.find((d) => d.party === entry.party) : undefined;
+  return { slot, dateSlot, rect: dateSlot ? union(slot, dateSlot.rect as Rect) : slot };
 }
 
 /** Signs one field with one signer: prepare, authorise this one digest, sign, complete. */
@@ -202,14 +226,10 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
   const dateStyle = doc.metadata.dateStyle === 'numeric' ? 'numeric' : 'long';
   const dateText = formatDate(date, dateStyle);
 
-  // Geometry: the widget grows to take in the party's date slot when this is the party's first signatory.
-  const slot = numbers(field.dict.getArray('Rect')) as Rect;
-  if (slot.length !== 4 || slot.some((n) => !Number.isFinite(n))) throw new SignError(`signature field ${entry.fieldName} has no usable /Rect`);
-  const firstOfParty = !doc.fields.some((f) => f.entry.party === entry.party && f.entry.index < entry.index);
-  const dateSlot = firstOfParty ? doc.metadata.dateSlots.find((d) => d.party === entry.party) : undefined;
-  const rect = dateSlot ? union(slot, dateSlot.rect as Rect) : slot;
+  const { slot, dateSlot, rect } = stampGeometry(doc, field);
   const movedPlace = place !== printed;
-  const footer = `Elektronisch signiert: ${entry.name}${entry.role ? `, ${entry.role}` : ''}, ${formatSigningTime(signingTime)}${movedPlace && dateSlot ? `, in ${place}` : ''}`;
+  const label = STAMP_LABELS[signer.kind === 'keystore' ? 'simple' : (opts.stampLevel ?? 'unknown')];
+  const footer = `${label}: ${entry.name}${entry.role ? `, ${entry.role}` : ''}, ${formatSigningTime(signingTime)}${movedPlace && dateSlot ? `, in ${place}` : ''}`;
 
   const stamp = await renderStamp({
     rect,

@@ -161,59 +161,104 @@ function fitSize(text: string, font: PDFFont, size: number, width: number): numb
   return w <= width ? size : Math.max(4, (size * width) / w);
 }
 
-export async function renderStamp(spec: StampSpec): Promise<Uint8Array> {
+/** One text run of a stamp, in agreement page coordinates (what the stamp-fit test checks). */
+export interface StampRun {
+  text: string;
+  x: number;
+  baseline: number;
+  size: number;
+  width: number;
+  style: FontStyle;
+  /** The small "… signiert" line is grey, the rest in ink. */
+  note?: boolean;
+}
+
+/** The smallest size a line may shrink to before it moves to a line of its own. */
+const MIN_SCALE = 0.8;
+
+/**
+ * Where every text of the stamp goes. Everything fits the widget's rectangle: a date that does not
+ * fit after the printed "<place>, den" (a long seat such as "Bad Homburg v. d. Höhe") moves to its
+ * own line below it; other lines wrap or shrink, never run past the edge.
+ */
+function planText(spec: StampSpec, font: (style: FontStyle) => PDFFont): { runs: StampRun[]; markBottom: number; markTop: number } {
+  const [, , rx2] = spec.rect;
+  const [sx, sy, sx2, sy2] = spec.slot;
+  const slotW = sx2 - sx;
+  const runs: StampRun[] = [];
+  const regular = font('regular');
+  const run = (text: string, x: number, baseline: number, size: number, note = false) => runs.push({ text, x, baseline, size, width: regular.widthOfTextAtSize(text, size), style: 'regular', note });
+  let markTop = sy2 - 2;
+  if (spec.dateAfterPlace) {
+    const d = spec.dateAfterPlace;
+    const fitted = fitSize(d.text, regular, d.size, rx2 - d.x - 1);
+    if (fitted >= d.size * MIN_SCALE) run(d.text, d.x, d.baseline, fitted);
+    else {
+      const size = fitSize(d.text, regular, d.size, slotW - 2);
+      const baseline = d.baseline - d.size * 1.25;
+      run(d.text, sx + 1, baseline, size);
+      markTop = Math.min(markTop, baseline - 3);
+    }
+  }
+  const noteSize = 6;
+  const footerLines = wrap(spec.footer, regular, noteSize, slotW - 2, 2);
+  footerLines.forEach((line, i) => run(line, sx + 1, sy + 2 + (footerLines.length - 1 - i) * (noteSize + 1), fitSize(line, regular, noteSize, slotW - 2), true));
+  const markBottom = sy + 2 + footerLines.length * (noteSize + 1) + 2;
+  if (spec.placeDateLine) {
+    const size = fitSize(spec.placeDateLine, regular, 8, slotW - 2);
+    run(spec.placeDateLine, sx + 1, markTop - size, size);
+    markTop -= size + 3;
+  }
+  return { runs, markBottom, markTop };
+}
+
+async function stampFonts(doc: PDFDocument): Promise<(style: FontStyle) => PDFFont> {
   const res = loadResources();
-  const [rx, ry, rx2, ry2] = spec.rect;
-  const doc = await PDFDocument.create({ updateMetadata: false });
   // Same parsed fontkit objects as the agreement renderer (parsing the TTF per stamp is slow).
   doc.registerFontkit({ create: (bytes: Uint8Array) => Object.values(res.faces).find((f) => f.bytes === bytes)!.font });
   const fonts = new Map<FontStyle, PDFFont>();
-  const font = async (style: FontStyle) => {
-    let f = fonts.get(style);
-    if (!f) {
-      f = await doc.embedFont(res.faces[style].bytes, { subset: true });
-      fonts.set(style, f);
-    }
-    return f;
-  };
+  for (const style of ['regular', 'italic'] as FontStyle[]) fonts.set(style, await doc.embedFont(res.faces[style].bytes, { subset: true }));
+  return (style) => fonts.get(style)!;
+}
+
+/** The text runs of a stamp without drawing it (the name included, when there is no image). */
+export async function layoutStamp(spec: StampSpec): Promise<StampRun[]> {
+  const doc = await PDFDocument.create({ updateMetadata: false });
+  const font = await stampFonts(doc);
+  const plan = planText(spec, font);
+  if (!spec.image) plan.runs.push(nameRun(spec, font, plan));
+  return plan.runs;
+}
+
+function nameRun(spec: StampSpec, font: (style: FontStyle) => PDFFont, plan: { markBottom: number; markTop: number }): StampRun {
+  const [sx, , sx2] = spec.slot;
+  const boxH = Math.max(4, plan.markTop - plan.markBottom);
+  const italic = font('italic');
+  const size = fitSize(spec.name, italic, Math.min(20, boxH * 0.8), sx2 - sx - 4);
+  return { text: spec.name, x: sx + 2, baseline: plan.markBottom + (boxH - size * 0.7) / 2, size, width: italic.widthOfTextAtSize(spec.name, size), style: 'italic' };
+}
+
+export async function renderStamp(spec: StampSpec): Promise<Uint8Array> {
+  const [rx, ry, rx2, ry2] = spec.rect;
+  const doc = await PDFDocument.create({ updateMetadata: false });
+  const font = await stampFonts(doc);
   const page = doc.addPage([rx2 - rx, ry2 - ry]);
-  // Everything below is given in agreement page coordinates; shift into the stamp's own box.
+  // Everything is planned in agreement page coordinates; shift into the stamp's own box.
   const X = (x: number) => x - rx;
   const Y = (y: number) => y - ry;
-  const [sx, sy, sx2, sy2] = spec.slot;
-  const slotW = sx2 - sx;
-
-  if (spec.dateAfterPlace) {
-    const d = spec.dateAfterPlace;
-    page.drawText(d.text, { x: X(d.x), y: Y(d.baseline), size: d.size, font: await font('regular'), color: INK });
-  }
-
-  const regular = await font('regular');
-  const noteSize = 6;
-  const footerLines = wrap(spec.footer, regular, noteSize, slotW - 2, 2);
-  footerLines.forEach((line, i) => {
-    const size = fitSize(line, regular, noteSize, slotW - 2);
-    page.drawText(line, { x: X(sx + 1), y: Y(sy + 2 + (footerLines.length - 1 - i) * (noteSize + 1)), size, font: regular, color: NOTE });
-  });
-  const markBottom = sy + 2 + footerLines.length * (noteSize + 1) + 2;
-  let markTop = sy2 - 2;
-  if (spec.placeDateLine) {
-    const size = fitSize(spec.placeDateLine, regular, 8, slotW - 2);
-    page.drawText(spec.placeDateLine, { x: X(sx + 1), y: Y(sy2 - 2 - size), size, font: regular, color: INK });
-    markTop -= size + 3;
-  }
-
-  const boxH = Math.max(4, markTop - markBottom);
+  const plan = planText(spec, font);
+  for (const r of plan.runs) page.drawText(r.text, { x: X(r.x), y: Y(r.baseline), size: r.size, font: font(r.style), color: r.note ? NOTE : INK });
+  const [sx, , sx2] = spec.slot;
+  const boxH = Math.max(4, plan.markTop - plan.markBottom);
   if (spec.image) {
     const image = await embedImage(doc, spec.image);
-    const scale = Math.min(boxH / image.height, (slotW - 4) / image.width);
+    const scale = Math.min(boxH / image.height, (sx2 - sx - 4) / image.width);
     const w = image.width * scale;
     const h = image.height * scale;
-    page.drawImage(image, { x: X(sx + 2), y: Y(markBottom + (boxH - h) / 2), width: w, height: h });
+    page.drawImage(image, { x: X(sx + 2), y: Y(plan.markBottom + (boxH - h) / 2), width: w, height: h });
   } else {
-    const italic = await font('italic');
-    const size = fitSize(spec.name, italic, Math.min(20, boxH * 0.8), slotW - 4);
-    page.drawText(spec.name, { x: X(sx + 2), y: Y(markBottom + (boxH - size * 0.7) / 2), size, font: italic, color: INK });
+    const n = nameRun(spec, font, plan);
+    page.drawText(n.text, { x: X(n.x), y: Y(n.baseline), size: n.size, font: font('italic'), color: INK });
   }
   return doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false });
 }

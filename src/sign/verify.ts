@@ -301,6 +301,15 @@ function indicate(r: SignatureReport, pathSub: SubIndication | null, purpose: st
  */
 function levelOf(r: SignatureReport, cert: Uint8Array, anchor: Uint8Array | null, trust: Trust): { level: Level; levelReason: string } {
   if (r.indication !== 'TOTAL_PASSED') return { level: 'simple', levelReason: 'Die Signatur hat die Prüfung nicht bestanden; sie trägt keine Rechtswirkung einer fortgeschrittenen oder qualifizierten Signatur.' };
+  return certificateLevel(cert, anchor, trust);
+}
+
+/**
+ * The level a signature with this certificate has, given the anchor its path ends at (null: none) —
+ * also asked before signing, for the stamp's honest label.
+ */
+function certificateLevel(cert: Uint8Array, anchor: Uint8Array | null, trust: Trust): { level: Level; levelReason: string } {
+  if (!anchor) return { level: 'simple', levelReason: 'Das Zertifikat führt zu keiner vertrauten Stelle: einfache elektronische Signatur.' };
   const sha = fingerprint(cert);
   const anchorSha = anchor ? fingerprint(anchor) : null;
   const demoAnchor = !!anchor && /Zielwerk Demo-CA/.test(new X509Certificate(anchor).subject);
@@ -319,6 +328,22 @@ function levelOf(r: SignatureReport, cert: Uint8Array, anchor: Uint8Array | null
       ? 'das Zertifikat hat qcStatements, aber nicht QcCompliance und QcSSCD (qualifizierte Signaturerstellungseinheit)'
       : 'das Zertifikat ist kein qualifiziertes Zertifikat (keine qcStatements)';
   return { level: 'advanced', levelReason: `Zertifikat einer vertrauten Stelle, Schlüssel nicht auf dem Zielwerk-Server – fortgeschritten, nicht qualifiziert: ${why}.` };
+}
+
+/**
+ * The level a signature by `signer` will have (for the stamp, before signing): its path at `at`
+ * against the instance's trust, its qcStatements, and whether this server holds the key.
+ */
+export async function expectedLevel(
+  signer: { kind: string; certificate: Uint8Array; chain: Uint8Array[] },
+  opts: Pick<VerifyOptions, 'trust' | 'qualifiedTrust' | 'serverHeld' | 'demoCa'>,
+  at: Date,
+): Promise<Level> {
+  if (signer.kind === 'keystore') return 'simple';
+  const qualified = opts.qualifiedTrust ?? [];
+  const trust: Trust = { anchors: [...opts.trust, ...qualified], qualified: new Set(qualified.map(fingerprint)), serverHeld: new Set(opts.serverHeld ?? []), demoCa: opts.demoCa ?? null };
+  const path = await validatePath(signer.certificate, signer.chain, trust.anchors, at);
+  return certificateLevel(signer.certificate, path.result === 'trusted' ? path.anchor : null, trust).level;
 }
 
 /** Page content streams, decoded and concatenated per page. */
