@@ -28,7 +28,7 @@ try {
     const sizes: number[] = [];
     for (const signatory of order) {
       const t0 = performance.now();
-      const r = await signAgreement(bytes, { signatory, signer: (p, at) => store.signerFor(p, { at }), date: '2023-01-31' });
+      const r = await signAgreement(bytes, { signatory, signer: (p, at) => store.signerFor(p, { at }), date: '2023-01-31', backdateReason: 'Datum der Vereinbarung (Benchmark)' });
       times.push(performance.now() - t0);
       sizes.push(r.bytes.length - bytes.length);
       bytes = r.bytes;

@@ -445,7 +445,7 @@ test('export: 26 agreements, 78 files, 26 valid; every envelope records the expo
   const zipBytes = new Uint8Array(readFileSync(out));
   const zip = unzipSync(zipBytes);
   const m = JSON.parse(Buffer.from(zip['manifest.json']!).toString('utf8')) as ExportManifest;
-  assert.deepEqual(m.totals, { agreements: 26, files: 78, valid: 26, paper: 0 });
+  assert.deepEqual(m.totals, { agreements: 26, files: 78, valid: 26, paper: 0, concluded: 0 });
   assert.equal(m.agreements.length, 26);
   for (const a of m.agreements) {
     assert.equal(a.verification.verdict, 'valid', a.partnerId);

@@ -184,7 +184,7 @@ test('export aqb-2023.zip: 26×3 files, manifest and trust anchor; every SHA-256
   assert.equal(m.format, 'zielwerk-archive-export');
   assert.equal(m.year, 2023);
   assert.equal(m.type, 'aqb');
-  assert.deepEqual(m.totals, { agreements: 26, files: 78, valid: 26, paper: 0 });
+  assert.deepEqual(m.totals, { agreements: 26, files: 78, valid: 26, paper: 0, concluded: 0 });
   assert.equal(m.agreements.length, 26);
   const listed = m.agreements.flatMap((a) => a.files.map((f) => f.name)).sort();
   assert.deepEqual(listed, [...expected].sort(), 'the manifest lists exactly the 78 files');

@@ -119,11 +119,11 @@ after(() => tmp.cleanup());
 test('the issue flow: minister signs, Landrätin countersigns with an image, verify says valid (de, en, JSON)', async () => {
   const s1 = join(tmp.dir, 'signed1.pdf');
   const s2 = join(tmp.dir, 'signed2.pdf');
-  const r1 = await zv(['sign', aqb, '--signatory', 'ministry:1', '--place', 'Wiesbaden', '--date', '2023-05-30', '--out', s1]);
+  const r1 = await zv(['sign', aqb, '--signatory', 'ministry:1', '--place', 'Wiesbaden', '--date', '2023-05-30', '--backdate-reason', 'Datum der Vereinbarung (Test)', '--out', s1]);
   assert.equal(r1.code, 0, r1.stderr);
   assert.match(r1.stdout, /signed sig-ministry-1: Kai Klose, Staatsminister — Wiesbaden, 2023-05-30/);
   assert.match(r1.stdout, /next: Nicole Rathgeber \(partner:1\)/);
-  const r2 = await zv(['sign', s1, '--signatory', 'partner:1', '--date', '2023-06-28', '--image', join(tmp.dir, 'unterschrift.png'), '--out', s2]);
+  const r2 = await zv(['sign', s1, '--signatory', 'partner:1', '--date', '2023-06-28', '--backdate-reason', 'Datum der Vereinbarung (Test)', '--image', join(tmp.dir, 'unterschrift.png'), '--out', s2]);
   assert.equal(r2.code, 0, r2.stderr);
   assert.match(r2.stdout, /Eschwege, 2023-06-28/, 'place defaults to the partner seat');
 
@@ -210,7 +210,7 @@ test('stamps land in the right slots for 1, 2 and 3 signatories; pdfsig validate
   ];
   for (const [i, [who, date]] of steps.entries()) {
     const out = join(tmp.dir, `sgb2-${i + 1}.pdf`);
-    const r = await zv(['sign', input, '--signatory', who, '--date', date, '--out', out]);
+    const r = await zv(['sign', input, '--signatory', who, '--date', date, '--backdate-reason', 'Datum der Vereinbarung (Test)', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const ink = regions.map((reg) => inkIn(out, page, reg));
     assert.deepEqual(
@@ -257,7 +257,7 @@ test('B-T: a signature time-stamped by an RFC 3161 TSA over HTTP on 127.0.0.1 ve
   try {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/tsa`;
     const out = join(tmp.dir, 'bt.pdf');
-    const r = await zv(['sign', aqb, '--signatory', 'ministry:1', '--date', '2023-05-30', '--out', out], { ZV_TSA_URL: url });
+    const r = await zv(['sign', aqb, '--signatory', 'ministry:1', '--date', '2023-05-30', '--backdate-reason', 'Datum der Vereinbarung (Test)', '--out', out], { ZV_TSA_URL: url });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(requests, 1);
     // Trusting only the demo CA: the time-stamp's origin is unknown → not valid.
@@ -289,7 +289,7 @@ test('a PKCS#12 certificate imported for the minister is used instead of the dem
   const imp = await zv(['keys', 'import', p('kk.p12'), '--for', 'Kai Klose'], { ...own, ZV_P12_PASSWORD: 'geheim-1234' });
   assert.equal(imp.code, 0, imp.stderr);
   const out = p('signed.pdf');
-  const s = await zv(['sign', aqb, '--signatory', 'ministry:1', '--date', '2023-05-30', '--out', out], own);
+  const s = await zv(['sign', aqb, '--signatory', 'ministry:1', '--date', '2023-05-30', '--backdate-reason', 'Datum der Vereinbarung (Test)', '--out', out], own);
   assert.equal(s.code, 0, s.stderr);
   const v = await zv(['verify', out, '--json', '--trust', p('ca.pem')], own);
   assert.equal(v.code, 0, v.stdout);
@@ -310,12 +310,12 @@ test('signingOrder "partner-first" is stored by the generator and enforced by th
   assert.deepEqual(meta.signatories.map((s) => [s.fieldName, s.order]), [['sig-partner-1', 1], ['sig-ministry-1', 2]]);
   const store = KeyStore.open(data, env.ZV_KEY_PASSPHRASE);
   const signer = (p: Parameters<typeof store.signerFor>[0], at: Date) => store.signerFor(p, { at });
-  await assert.rejects(signAgreement(pdf, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-05-30' }), (e: Error) => {
+  await assert.rejects(signAgreement(pdf, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-05-30', backdateReason: 'Datum der Vereinbarung (Test)' }), (e: Error) => {
     assert.ok(e instanceof SignError);
     assert.match(e.message, /not Kai Klose's turn yet: Nicole Rathgeber \(Landrätin, partner:1\) signs first/);
     return true;
   });
-  const first = await signAgreement(pdf, { signatory: { party: 'partner', index: 1 }, signer, date: '2023-05-30' });
-  const second = await signAgreement(first.bytes, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-06-01' });
+  const first = await signAgreement(pdf, { signatory: { party: 'partner', index: 1 }, signer, date: '2023-05-30', backdateReason: 'Datum der Vereinbarung (Test)' });
+  const second = await signAgreement(first.bytes, { signatory: { party: 'ministry', index: 1 }, signer, date: '2023-06-01', backdateReason: 'Datum der Vereinbarung (Test)' });
   assert.deepEqual(second.remaining, []);
 });

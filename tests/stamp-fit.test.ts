@@ -76,8 +76,8 @@ test('the longest seats keep their date readable: on the printed line when it fi
     const dateRun = runs.find((r) => /2026/.test(r.text))!;
     assert.ok(dateRun.size >= BODY_SIZE * 0.8, `${partner}: the date stays at a readable size (${dateRun.size.toFixed(1)} pt)`);
     // Sign for real and render the page to look at.
-    let signed = (await signAgreement(bytes, { signatory: { party: 'ministry', index: 1 }, signer: (p, at) => keys.signerFor(p, { at }), date: '2026-09-30' })).bytes;
-    signed = (await signAgreement(signed, { signatory: { party: 'partner', index: 1 }, signer: (p, at) => keys.signerFor(p, { at }), date })).bytes;
+    let signed = (await signAgreement(bytes, { signatory: { party: 'ministry', index: 1 }, signer: (p, at) => keys.signerFor(p, { at }), date: '2026-09-30', backdateReason: 'Datum der Vereinbarung (Test)' })).bytes;
+    signed = (await signAgreement(signed, { signatory: { party: 'partner', index: 1 }, signer: (p, at) => keys.signerFor(p, { at }), date, backdateReason: 'Datum der Vereinbarung (Test)' })).bytes;
     const file = join(ARTIFACTS, `${partner}.pdf`);
     writeFileSync(file, signed);
     const pages = Number(/Pages:\s+(\d+)/.exec(run('pdfinfo', [file]))![1]);

@@ -180,13 +180,22 @@ export interface ExportManifest {
     signatories: string[];
     files: { name: string; size: number; sha256: string }[];
     /** 'paper': signed on paper; the scan is archived and carries no electronic signature to verify. */
-    verification: { verdict: VerifyReport['verdict'] | 'paper'; signatures: number; problems: string[] };
+    verification: {
+      verdict: VerifyReport['verdict'] | 'paper';
+      signatures: number;
+      problems: string[];
+      /** Per signature: who, the ETSI indication and the level. */
+      levels?: { signatory: string; name: string; indication: string; subIndication: string | null; level: string }[];
+      /** § 3a Abs. 2 VwVfG met electronically (paper: the written form is the paper original). */
+      writtenForm: boolean;
+      writtenFormReasons: string[];
+    };
     paper?: { uploadedBy: string; uploadedAt: string; sha256: string; note: string };
     /** null: no envelope was ever opened (signed on paper straight from the draft). */
     auditChain: { ok: boolean; events: number; head: string } | null;
   }[];
   trust: { name: string; sha256: string }[];
-  totals: { agreements: number; files: number; valid: number; paper: number };
+  totals: { agreements: number; files: number; valid: number; paper: number; /** Legally concluded: the written form met (qualified signatures of all, or paper). */ concluded: number };
 }
 
 /**
@@ -209,7 +218,7 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
     exportedAt: svc.store.now(),
     agreements: [],
     trust: [],
-    totals: { agreements: 0, files: 0, valid: 0, paper: 0 },
+    totals: { agreements: 0, files: 0, valid: 0, paper: 0, concluded: 0 },
   };
   for (const e of entries) {
     const { files, envelope } = retrieve(svc, e.agreementId);
@@ -229,12 +238,20 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
       signatories: e.signatories.map((s) => `${s.name} (${s.role})`),
       files: files.map((f) => ({ name: `${folder}/${f.name}`, size: f.bytes.length, sha256: f.sha256 })),
       verification: report
-        ? { verdict: report.verdict, signatures: report.signatures.length, problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)] }
-        : { verdict: 'paper', signatures: 0, problems: [] },
+        ? {
+            verdict: report.verdict,
+            signatures: report.signatures.length,
+            problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)],
+            levels: report.signatures.map((s) => ({ signatory: s.signatory, name: s.name, indication: s.indication, subIndication: s.subIndication, level: s.level })),
+            writtenForm: report.writtenForm,
+            writtenFormReasons: report.writtenFormReasons,
+          }
+        : { verdict: 'paper', signatures: 0, problems: [], writtenForm: true, writtenFormReasons: ['auf Papier unterzeichnet (Originalurkunde)'] },
       ...(paper ? { paper: { uploadedBy: paper.uploadedBy, uploadedAt: paper.uploadedAt, sha256: paper.sha256, note: paper.note } } : {}),
       auditChain: chain ? { ok: chain.ok, events: chain.count, head: chain.head } : null,
     });
     manifest.totals.files += files.length;
+    if (manifest.agreements.at(-1)!.verification.writtenForm) manifest.totals.concluded++;
     if (paper) manifest.totals.paper++;
     else if (report!.verdict === 'valid' && chain?.ok) manifest.totals.valid++;
   }

@@ -262,10 +262,11 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       return v;
     })
     .option('--image <file>', 'signature image (PNG or JPEG, at most 2 MB)')
+    .option('--backdate-reason <text>', 'with --date other than today: why the agreement carries that date (recorded)')
     .option('--tsa <url>', 'RFC 3161 time-stamp authority (default: $ZV_TSA_URL; none = PAdES B-B)')
     .option('--force', 'overwrite an existing output file')
     .option('--data <dir>', 'data directory with the key store');
-  addKeyOptions(sign).action(async (pdfPath: string, opts: { signatory: SignatoryRef; out: string; place?: string; date?: string; image?: string; tsa?: string; force?: boolean; data?: string } & KeyFlags) => {
+  addKeyOptions(sign).action(async (pdfPath: string, opts: { signatory: SignatoryRef; out: string; place?: string; date?: string; backdateReason?: string; image?: string; tsa?: string; force?: boolean; data?: string } & KeyFlags) => {
       const input = readInputFile(pdfPath, 'PDF');
       const sameFile = existsSync(opts.out) && realpathSync(opts.out) === realpathSync(pdfPath);
       if (existsSync(opts.out) && !sameFile && !opts.force) throw new SignError(`${opts.out} exists; choose another --out or pass --force`);
@@ -278,6 +279,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
           signer: key.signer ?? ((person, at) => store!.signerFor(person, { at })),
           place: opts.place,
           date: opts.date,
+          backdateReason: opts.backdateReason,
           image,
           tsa: url ? new HttpTimestampAuthority(url) : undefined,
           stampLevel: key.signer ? await expectedLevel(key.signer, trustAnchors([], dataDir(opts.data)), new Date()) : 'simple',

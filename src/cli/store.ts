@@ -171,10 +171,11 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
     .option('--place <place>', 'place stamped after "<Ort>, den" (default: the printed seat)')
     .option('--date <date>', 'date stamped (default: today)', isoDate)
     .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
+    .option('--backdate-reason <text>', 'with --date other than today: why the agreements carry that date (recorded)')
     .option('--yes', 'confirm without asking')
     .addOption(dataOption())
     .option('--tsa <url>', 'RFC 3161 time-stamp authority');
-  addKeyOptions(signMinistry).action(async (o: { signatory: string; year?: number; type?: string; place?: string; date?: string; image?: string; yes?: boolean; data?: string; tsa?: string } & KeyFlags) =>
+  addKeyOptions(signMinistry).action(async (o: { signatory: string; year?: number; type?: string; place?: string; date?: string; backdateReason?: string; image?: string; yes?: boolean; data?: string; tsa?: string } & KeyFlags) =>
       withService(o, async (svc) => {
         const waiting = svc.awaitingMinistry({ year: o.year, type: o.type, name: o.signatory });
         if (waiting.length === 0) { out(`nothing waits for ${o.signatory}`); return; }
@@ -190,7 +191,7 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
         // One PIN entry / one service login for the whole batch; the key is closed again afterwards.
         const results = await withKey(o, async (key) => {
           if (key.signer) err(`Schlüssel: ${key.signer.description}`);
-          return svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name: o.signatory, place: o.place, date: o.date, image, signer: key.signer, actor: `${o.signatory} (Stapelsignatur bestätigt)` });
+          return svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name: o.signatory, place: o.place, date: o.date, backdateReason: o.backdateReason, image, signer: key.signer, actor: `${o.signatory} (Stapelsignatur bestätigt)` });
         });
         for (const r of results) out(r.outcome ? `signed envelope ${r.envelopeId}${r.outcome.next ? ` → next: ${r.outcome.next.name}` : ' (complete)'}` : `${r.untouched ? 'NOT SIGNED' : 'FAILED'} envelope ${r.envelopeId}: ${r.error}`);
         const failed = results.filter((r) => r.error).length;
@@ -221,10 +222,11 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
     .option('--place <place>', 'place stamped after "<Ort>, den" (default: the printed seat)')
     .option('--date <date>', 'date stamped (default: today)', isoDate)
     .option('--image <file>', 'signature image (PNG/JPEG, at most 2 MB)')
+    .option('--backdate-reason <text>', 'with --date other than today: why the agreement carries that date (recorded)')
     .addOption(dataOption())
     .option('--tsa <url>', 'RFC 3161 time-stamp authority')
     .option('--upload <signed.pdf>', 'the PDF from this link, signed in your field with your own tool (Acrobat, pdfsig …): accepted only as exactly the sent document plus your one signature');
-  addKeyOptions(signLink).action(async (link: string, o: { place?: string; date?: string; image?: string; data?: string; tsa?: string; upload?: string } & KeyFlags) =>
+  addKeyOptions(signLink).action(async (link: string, o: { place?: string; date?: string; backdateReason?: string; image?: string; data?: string; tsa?: string; upload?: string } & KeyFlags) =>
       withService(o, async (svc) => {
         if (o.upload && (o.key || o.place || o.date || o.image)) throw new InvalidArgumentError('--upload takes the signature as it is in the file: no --key, --place, --date or --image');
         if (o.upload) {
@@ -235,7 +237,7 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
           return;
         }
         const image = o.image ? new Uint8Array(readFileSync(o.image)) : undefined;
-        const r = await withKey(o, async (key) => svc.signWithLink(await readLink(link), { place: o.place, date: o.date, image, signer: key.signer }));
+        const r = await withKey(o, async (key) => svc.signWithLink(await readLink(link), { place: o.place, date: o.date, backdateReason: o.backdateReason, image, signer: key.signer }));
         out(`signed by ${r.signatory.name} (${r.signatory.role}): ${r.signedPath}`);
         out(`key: ${r.signer.description}${r.signer.kind === 'keystore' ? ' — a simple electronic signature (key held by this server)' : ''}`);
         out(r.completed ? 'the agreement is now completely signed' : `next: ${r.next!.name} (${r.next!.role}) has been notified`);

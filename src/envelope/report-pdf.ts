@@ -31,7 +31,12 @@ export interface AuditReportData {
     place?: string | null; date?: string | null;  // place and date as stamped (date ISO yyyy-mm-dd → print dd.mm.yyyy)
     certificate?: { subject: string; issuer: string; serial: string; sha256: string } | null;
     declineReason?: string | null;
+    /** German: "qualifizierte elektronische Signatur" …, and how it was made. */
+    level?: string | null;
+    signer?: string | null;
   }[];
+  /** The written-form verdict for a completed envelope (German sentence). */
+  writtenForm?: { met: boolean; text: string } | null;
   events: { seq: number; at: string; type: string; typeLabel: string; actor: string; details: string; docBefore: string | null; docAfter: string | null; prevHash: string; hash: string }[];
   chain: { ok: boolean; head: string; text: string };   // e.g. { ok: true, head: '<hex>', text: 'Hash-Kette vollständig und unverändert (12 Ereignisse)' }
 }
@@ -316,9 +321,16 @@ function buildBlocks(data: AuditReportData): Block[] {
         rows.push({ label: 'Seriennummer', value: s.certificate.serial, hash: true });
         rows.push({ label: 'Fingerabdruck (SHA-256)', value: s.certificate.sha256, hash: true });
       }
+      if (s.level) rows.push({ label: 'Signaturniveau', value: s.level, style: 'bold' });
+      if (s.signer) rows.push({ label: 'Art der Unterschrift', value: s.signer });
       if (s.declineReason) rows.push({ label: 'Ablehnungsgrund', value: s.declineReason });
       blocks.push({ lines: [...title, ...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelColor: GRAY })], spaceBefore: i ? 8 : 0 });
     });
+
+  if (data.writtenForm) {
+    blocks.push(heading('Schriftform'));
+    blocks.push(para(data.writtenForm.text, { style: 'bold', color: data.writtenForm.met ? undefined : RED }));
+  }
 
   // Ereignisse
   blocks.push(heading('Ereignisse'));

@@ -20,7 +20,7 @@ import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
 import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 import { checkExternalSignature } from '../sign/external.ts';
-import { expectedLevel } from '../sign/verify.ts';
+import { expectedLevel, LEVEL_LABELS, verifyAgreement, writtenFormText, type Level } from '../sign/verify.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
 import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, type StoredFile } from '../store/files.ts';
 import { ConflictError, faultPoint, Store } from '../store/store.ts';
@@ -68,6 +68,9 @@ export interface EnvelopeRow {
   rev: number;
   event_count: number;
   head_hash: string;
+  /** 1 / 0 when the envelope completed: the written form (§ 3a Abs. 2 VwVfG) met electronically. */
+  written_form?: number | null;
+  written_form_reasons?: string | null;
 }
 
 export interface SignatoryRow {
@@ -90,6 +93,9 @@ export interface SignatoryRow {
   certificate_sha256: string | null;
   declined_at: string | null;
   decline_reason: string | null;
+  signer_kind?: SignerKind | 'upload' | null;
+  /** simple / advanced / qualified, as verified when the signature was stored. */
+  level?: Level | null;
 }
 
 export interface Snapshot {
@@ -120,6 +126,8 @@ export interface SignOptions {
   image?: Uint8Array;
   /** The signatory's own key (PKCS#11, CSC); absent = the key store (embedded default, a simple signature). */
   signer?: Signer;
+  /** Why the stamped date is not the signing day (required then). */
+  backdateReason?: string;
 }
 
 /** How a signature reached the service, for the audit trail. */
@@ -140,6 +148,8 @@ interface PreparedStep {
 
 /** A signed revision ready to be stored, however it was made (in the app or uploaded). */
 export interface SignedBytes {
+  /** The stamped date is not the signing day: confirmed with this reason. */
+  backdated?: { signingDay: string; reason: string } | null;
   bytes: Uint8Array;
   certificate: Uint8Array;
   signingTime: Date;
@@ -150,7 +160,7 @@ export interface SignedBytes {
 }
 
 function signedBytesOf(result: SignResult, signer: Signer): SignedBytes {
-  return { bytes: result.bytes, certificate: signer.certificate, signingTime: result.signingTime, place: result.place, date: result.date, signerKind: signer.kind, signerDescription: signer.description };
+  return { backdated: result.backdated, bytes: result.bytes, certificate: signer.certificate, signingTime: result.signingTime, place: result.place, date: result.date, signerKind: signer.kind, signerDescription: signer.description };
 }
 
 /** A link signature waiting for its key's authorisation (see prepareLinkSignature). */
@@ -741,6 +751,7 @@ export class SigningService {
       signer: signer ?? ((person, at) => this.keys.signerFor(person, { at })),
       place: opts.place,
       date: opts.date,
+      backdateReason: opts.backdateReason,
       image: opts.image,
       tsa: !!this.tsa,
       signingTime,
@@ -776,6 +787,10 @@ export class SigningService {
       messages.push(await this.prepareMessage(after, 'completed', null, { completedFiles: names }));
     }
     const subject = cert.subject.split('\n').join(', ');
+    // What the stored document proves, as verified now: this signature's level, and for a completed one the written form.
+    const verified = await verifyAgreement(result.bytes, { ...this.verifyTrust(), skipReproduction: true });
+    const mine = verified.signatures.find((s) => s.signatory === signatory.ref);
+    const level: Level = mine?.level ?? 'simple';
     const events: EventDraft[] = [
       {
         type: 'signed',
@@ -791,12 +806,14 @@ export class SigningService {
           date: result.date,
           via: how.via,
           signer: { kind: result.signerKind, description: result.signerDescription },
+          level,
+          ...(result.backdated ? { backdated: true, signingDay: result.backdated.signingDay, backdateReason: result.backdated.reason } : {}),
           certificate: { subject, issuer: cert.issuer.split('\n').join(', '), serial: cert.serialNumber, sha256: sha256Hex(result.certificate) },
           ...(how.batch ? { batch: how.batch, batchSize: how.batchSize } : {}),
         },
       },
     ];
-    if (completed) events.push({ type: 'completed', actor: 'Zielwerk', at, docAfter: shaAfter, details: { signatures: snap.signatories.length } });
+    if (completed) events.push({ type: 'completed', actor: 'Zielwerk', at, docAfter: shaAfter, details: { signatures: snap.signatories.length, writtenForm: verified.writtenForm, writtenFormReasons: verified.writtenFormReasons } });
     for (const m of messages) events.push(this.sentEvent(m, at, after.signatories));
 
     let signedPath = path;
@@ -814,13 +831,16 @@ export class SigningService {
         this.db.prepare('UPDATE link_tokens SET revoked_at = ? WHERE signatory_id = ? AND used_at IS NULL AND revoked_at IS NULL').run(now, signatory.id);
         const updated = this.db
           .prepare(
-            `UPDATE signatories SET status = 'signed', signed_at = ?, place = ?, stamp_date = ?, certificate_subject = ?, certificate_issuer = ?, certificate_serial = ?, certificate_sha256 = ?, signer_kind = ?
+            `UPDATE signatories SET status = 'signed', signed_at = ?, place = ?, stamp_date = ?, certificate_subject = ?, certificate_issuer = ?, certificate_serial = ?, certificate_sha256 = ?, signer_kind = ?, level = ?
              WHERE id = ? AND status = 'pending'`,
           )
-          .run(at, result.place, result.date, subject, cert.issuer.split('\n').join(', '), cert.serialNumber, sha256Hex(result.certificate), result.signerKind, signatory.id);
+          .run(at, result.place, result.date, subject, cert.issuer.split('\n').join(', '), cert.serialNumber, sha256Hex(result.certificate), result.signerKind, level, signatory.id);
         if (updated.changes !== 1) throw new ConflictError('the signatory');
         this.db.prepare('UPDATE envelopes SET current_file_id = ? WHERE id = ?').run(files.signed!.id, snap.envelope.id);
-        if (completed) this.closeEnvelope(snap, 'completed', now);
+        if (completed) {
+          this.db.prepare('UPDATE envelopes SET written_form = ?, written_form_reasons = ? WHERE id = ?').run(verified.writtenForm ? 1 : 0, JSON.stringify(verified.writtenFormReasons), snap.envelope.id);
+          this.closeEnvelope(snap, 'completed', now);
+        }
         signedPath = files.signed!.path;
       },
       report: completed ? (chained) => this.renderReport(after, chained, 'completed', { path, bytes: result.bytes }) : undefined,
@@ -1103,6 +1123,7 @@ export class SigningService {
     const documents: AuditReportData['documents'] = [{ label: 'Ausgangsdokument (Entwurf)', fileName: draft.path.split('/').pop()!, sha256: draft.sha256, size: draft.size }];
     if (signed) documents.push({ label: 'Signiertes Dokument', fileName: signed.path.split('/').pop()!, sha256: sha256Hex(signed.bytes), size: signed.bytes.length });
     const chain = checkChain(events, { count: events.length, head: events[events.length - 1]?.hash ?? '' });
+    const completedEvent = events.find((e) => e.type === 'completed' && e.details.writtenForm !== undefined);
     const data: AuditReportData = {
       envelopeId: String(snap.envelope.id),
       agreement: {
@@ -1119,8 +1140,8 @@ export class SigningService {
       generatedAt: events[events.length - 1]?.at ?? this.store.now(),
       documents,
       signatories: snap.signatories.map((s) => {
-        const signedEvent = newEvents.find((e) => e.type === 'signed' && e.details.signatory === s.ref);
-        const d = signedEvent?.details as { place?: string; date?: string; certificate?: { subject: string; serial: string; sha256: string } } | undefined;
+        const signedEvent = [...events].reverse().find((e) => e.type === 'signed' && e.details.signatory === s.ref);
+        const d = signedEvent?.details as { place?: string; date?: string; certificate?: { subject: string; serial: string; sha256: string }; level?: Level; signer?: { description?: string } } | undefined;
         return {
           position: s.position,
           name: s.name,
@@ -1137,6 +1158,8 @@ export class SigningService {
               ? { subject: d.certificate.subject, issuer: 'Zielwerk Demo-CA', serial: d.certificate.serial, sha256: d.certificate.sha256 }
               : null,
           declineReason: s.decline_reason ?? (newEvents.find((e) => e.type === 'declined' && e.details.signatory === s.ref)?.details.reason as string | undefined) ?? null,
+          level: (s.level ?? d?.level) ? LEVEL_LABELS[(s.level ?? d?.level)!] : null,
+          signer: d?.signer?.description ?? null,
         };
       }),
       events: events.map((e) => ({
@@ -1152,6 +1175,7 @@ export class SigningService {
         hash: e.hash,
       })),
       chain: { ok: chain.ok, head: chain.head, text: chain.ok ? `Hash-Kette vollständig und unverändert (${events.length} Ereignisse)` : `Hash-Kette fehlerhaft: ${chain.problems.join('; ')}` },
+      writtenForm: completedEvent ? { met: !!completedEvent.details.writtenForm, text: writtenFormText({ writtenForm: !!completedEvent.details.writtenForm, writtenFormReasons: (completedEvent.details.writtenFormReasons as string[] | undefined) ?? [] }) } : null,
     };
     const bytes = await renderAuditReport(data);
     const dir = `signatures/${a.year}/${a.file_base}/v${a.version}`;
@@ -1180,13 +1204,13 @@ export function describeDetails(e: AuditEvent): string {
     case 'opened':
       return `Signaturlink von ${d.signatory} geöffnet`;
     case 'signed':
-      return `${d.name} (${d.role}), ${d.place}, den ${d.date}; Zertifikat ${d.certificate?.serial ?? '?'}${d.signer?.description ? `; ${d.signer.description}` : ''}${d.batch ? `; Stapelsignatur ${d.batch} (${d.batchSize} Vereinbarungen)` : ''}`;
+      return `${d.name} (${d.role}), ${d.place}, den ${d.date}; Zertifikat ${d.certificate?.serial ?? '?'}${d.level ? `; ${LEVEL_LABELS[d.level as Level]}` : ''}${d.signer?.description ? `; ${d.signer.description}` : ''}${d.batch ? `; Stapelsignatur ${d.batch} (${d.batchSize} Vereinbarungen)` : ''}${d.backdated ? `; Datum ${d.date} statt des Signiertags ${d.signingDay}, Begründung: „${d.backdateReason}“` : ''}`;
     case 'declined':
       return `${d.role}: „${d.reason}“`;
     case 'cancelled':
       return d.reason ? `Grund: „${d.reason}“` : 'ohne Angabe eines Grundes';
     case 'completed':
-      return `alle ${d.signatures} Unterschriften geleistet`;
+      return `alle ${d.signatures} Unterschriften geleistet${d.writtenForm === undefined ? '' : d.writtenForm ? '; Schriftform elektronisch gewahrt' : '; Schriftform nicht gewahrt'}`;
     default:
       return Object.keys(d).length ? JSON.stringify(d) : '';
   }

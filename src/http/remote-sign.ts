@@ -27,6 +27,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 export interface RemoteForm {
   place: string;
   date: string;
+  backdateReason?: string;
   image?: Uint8Array;
 }
 

@@ -38,6 +38,8 @@ export interface SignOptions {
   signer: Signer | ((person: SignatoryPerson, at: Date) => Promise<Signer>);
   /** The date stamped after "<place>, den" (ISO yyyy-mm-dd); defaults to the signing day. */
   date?: string;
+  /** Required when `date` is not the signing day: why the agreement carries another date (kept in the audit trail). */
+  backdateReason?: string;
   /** Defaults to the place printed in the party's column (the seat). */
   place?: string;
   /** Signature mark (PNG/JPEG); without it the name is written in italics. */
@@ -70,6 +72,8 @@ export interface SignResult {
   remaining: { ref: string; name: string; role: string }[];
   /** Where the key lived (key store = the embedded default, a simple signature). */
   signer: { kind: Signer['kind']; description: string };
+  /** Set when the stamped date is not the signing day (confirmed with a reason). */
+  backdated: { signingDay: string; reason: string } | null;
 }
 
 /** Key in the signature dictionary holding the stamped date (second-class name, prefixed). */
@@ -199,6 +203,13 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
   const date = opts.date ?? isoDay(signingTime);
   if (!isValidIsoDate(date)) throw new SignError(`--date must be a date such as 2023-05-30, got ${JSON.stringify(date)}`);
   if (date > isoDay(signingTime)) throw new SignError(`the date ${date} lies after the moment of signing (${isoDay(signingTime)})`);
+  // A stamped date other than the signing day changes what the document says: only on purpose, with a reason.
+  const signingDay = isoDay(signingTime);
+  const reason = opts.backdateReason?.trim() ?? '';
+  if (date !== signingDay && !reason) {
+    throw new SignError(`the date ${date} is not the signing day (${signingDay}); to stamp the agreement's date instead, confirm it with --backdate-reason "<why>" (kept in the audit trail)`);
+  }
+  if (reason.length > 500) throw new SignError('--backdate-reason must be at most 500 characters');
   const earlier = doc.fields.map((f) => f.signature?.getString(STAMP_DATE_KEY)?.asString()).filter((d): d is string => !!d);
   const latest = earlier.sort().at(-1);
   if (latest && date < latest) throw new SignError(`the date ${date} lies before the date of an earlier signature (${latest})`);
@@ -287,6 +298,7 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
         .filter((f) => !f.signature && f !== field)
         .map((f) => ({ ref: formatSignatoryRef(f.entry), name: f.entry.name, role: f.entry.role })),
       signer: { kind: signer.kind, description: signer.description },
+      backdated: date !== signingDay ? { signingDay, reason } : null,
     },
   };
 }

@@ -225,4 +225,11 @@ export const MIGRATIONS: readonly Migration[] = [
     added_by    TEXT NOT NULL
   );
   `,
+  /* 7: what each signature proves (its level) and, per completed envelope, whether the written form is met */ `
+  ALTER TABLE signatories ADD COLUMN level TEXT CHECK (level IN ('simple','advanced','qualified'));
+  UPDATE signatories SET level = 'simple' WHERE signer_kind = 'keystore';
+  ALTER TABLE envelopes ADD COLUMN written_form INTEGER;          -- 1 / 0 as verified when the envelope completed
+  ALTER TABLE envelopes ADD COLUMN written_form_reasons TEXT;     -- JSON array of German sentences
+  UPDATE envelopes SET written_form = 0, written_form_reasons = '["mit dem Key-Store unterzeichnet (einfache elektronische Signaturen)"]' WHERE status = 'completed';
+  `,
 ];

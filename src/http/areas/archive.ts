@@ -16,7 +16,7 @@ import { notFound, invalid } from '../problem.ts';
 import type { AppContext } from '../context.ts';
 import type { User } from '../accounts.ts';
 import { search, retrieve, exportYear, ArchiveError, type ArchiveEntry, type RetrievedFile, type SearchFilter } from '../../archive/archive.ts';
-import { verifyAgreement, type VerifyReport, type SignatureReport, type Status } from '../../sign/verify.ts';
+import { LEVEL_LABELS, verifyAgreement, type VerifyReport, type SignatureReport, type Status } from '../../sign/verify.ts';
 import { formatReport } from '../../sign/report.ts';
 import { EVENT_LABELS, readEvents, type AuditEvent } from '../../envelope/audit.ts';
 import { describeDetails, ENVELOPE_STATUS_LABELS, type EnvelopeRow, type SignatoryRow } from '../../envelope/service.ts';
@@ -286,22 +286,24 @@ async function verifyUpload(ctx: AppContext, bytes: Uint8Array) {
 }
 
 const yesNo = (v: boolean | null) => (v === null ? '–' : v ? 'ja' : 'nein');
-const CHAIN_LABELS: Record<SignatureReport['checks']['chain'], string> = { trusted: 'ja (Zielwerk-CA)', untrusted: 'nein (kein vertrauenswürdiger Aussteller)', broken: 'nein (Kette ungültig)' };
+const CHAIN_LABELS: Record<SignatureReport['checks']['chain'], string> = { trusted: 'ja', untrusted: 'nein (kein vertrauenswürdiger Aussteller)', broken: 'nein (Kette ungültig)' };
+const LEVEL_BADGES: Record<SignatureReport['level'], string> = { qualified: 'signed', advanced: 'in_signing', simple: 'draft' };
 
 function signatureRows(r: VerifyReport): Html {
   return html`<table>
   <caption class="visually-hidden">Signaturen</caption>
-  <thead><tr><th scope="col">Nr.</th><th scope="col">Unterzeichner</th><th scope="col">Zeitpunkt</th><th scope="col">Unversehrt</th><th scope="col">Zertifikat vertrauenswürdig</th><th scope="col">Umfasst ganzes Dokument</th><th scope="col">Spätere Änderungen</th><th scope="col">Ergebnis</th></tr></thead>
+  <thead><tr><th scope="col">Nr.</th><th scope="col">Unterzeichner</th><th scope="col">Signaturniveau</th><th scope="col">Zeitpunkt</th><th scope="col">Unversehrt</th><th scope="col">Zertifikat vertrauenswürdig</th><th scope="col">Umfasst ganzes Dokument</th><th scope="col">Spätere Änderungen</th><th scope="col">Ergebnis</th></tr></thead>
   <tbody>${r.signatures.map(
     (s, i) => html`<tr>
     <td>${i + 1}</td>
-    <td>${s.name}${s.role ? html`<br><span class="hint">${s.role}</span>` : ''}${s.certificate ? html`<br><span class="hint">Zertifikat: ${s.certificate.subject}</span>` : ''}</td>
-    <td>${dateTime(s.timestamp ?? s.signingTime)}${s.timestamp ? html`<br><span class="hint">Zeitstempel (RFC 3161)</span>` : html`<br><span class="hint">Angabe des Unterzeichners</span>`}</td>
+    <td>${s.name}${s.role ? html`<br><span class="hint">${s.role}</span>` : ''}${s.signer ? html`<br><span class="hint">laut Zertifikat: ${s.signer.name ?? '?'}${s.signer.organisation ? ` (${s.signer.organisation})` : ''}</span>${s.signer.matchesPlanned ? '' : html`<br><strong class="over">nicht die vorgesehene Person</strong>`}` : ''}</td>
+    <td><span class="badge ${LEVEL_BADGES[s.level]}">${LEVEL_LABELS[s.level]}</span><br><span class="hint">${s.levelReason}</span></td>
+    <td>${dateTime(s.timeOfProof.at)}${s.timeOfProof.source === 'timestamp' ? html`<br><span class="hint">Zeitstempel (RFC 3161)</span>` : html`<br><span class="hint">Angabe des Unterzeichners</span>`}</td>
     <td>${yesNo(s.checks.integrity && s.checks.signature)}</td>
     <td>${CHAIN_LABELS[s.checks.chain]}</td>
     <td>${yesNo(s.checks.coversWholeDocument)}</td>
     <td>${s.changesAfter.length === 0 ? 'keine' : s.checks.unchangedSince ? `${s.allowedChangesAfter} erlaubte (weitere Signaturen)` : html`<strong class="over">unzulässige Änderungen</strong>`}</td>
-    <td><span class="badge ${s.status === 'valid' ? 'signed' : s.status === 'invalid' ? 'declined' : 'in_signing'}">${VERDICT_LABELS[s.status]}</span></td>
+    <td><span class="badge ${s.status === 'valid' ? 'signed' : s.status === 'invalid' ? 'declined' : 'in_signing'}">${VERDICT_LABELS[s.status]}</span><br><span class="hint mono">${s.indication}${s.subIndication ? ` / ${s.subIndication}` : ''}</span></td>
   </tr>`,
   )}</tbody>
 </table>`;
@@ -316,6 +318,7 @@ function reportView(r: VerifyReport, archived: ArchiveMatch[], opts: { showLinks
       ? html`<p class="notice ${r.verdict === 'valid' ? 'ok' : r.verdict === 'invalid' ? 'error' : 'info'}" role="status"><strong>Ergebnis: ${VERDICT_LABELS[r.verdict]}</strong> – ${VERDICT_TEXT[r.verdict]}</p>`
       : html`<p class="notice error" role="alert"><strong>Kein Zielwerk-Dokument:</strong> Diese Datei enthält keine von Zielwerk erzeugte Vereinbarung (keine Signaturfelder nach Zielwerk-Plan), daher lassen sich keine Signaturen prüfen. Ergebnis: ${VERDICT_LABELS[r.verdict]}.</p>`
   }
+  ${zw ? html`<p class="notice ${r.writtenForm ? 'ok' : 'info'}" role="status"><strong>${r.writtenForm ? 'Schriftform elektronisch gewahrt (§ 3a Abs. 2 VwVfG)' : 'Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich'}</strong>${r.writtenForm ? '' : html`: ${r.writtenFormReasons.join('; ')}`}.</p>` : ''}
   <p>${
     archived.length
       ? html`Die Datei ist <strong>byte-identisch mit einem Dokument im Archiv</strong>: ${archived.map(
@@ -328,7 +331,7 @@ function reportView(r: VerifyReport, archived: ArchiveMatch[], opts: { showLinks
     <dt>SHA-256 der Datei</dt><dd class="mono">${r.sha256}</dd>
     ${r.title ? html`<dt>Titel</dt><dd>${r.title}</dd>` : ''}
     ${zw ? html`<dt>Signaturen</dt><dd>${r.signatures.length}${r.pending.length ? html` – noch nicht unterzeichnet: ${r.pending.map((p) => `${p.name} (${p.role})`).join('; ')}` : ''}</dd>
-    <dt>Inhalt entspricht den eingebetteten Daten</dt><dd>${r.reproduction.status === 'match' ? 'ja' : r.reproduction.status === 'mismatch' ? html`<strong class="over">nein</strong>` : 'nicht prüfbar'} – ${r.reproduction.detail}</dd>` : ''}
+    <dt>Inhalt entspricht den eingebetteten Daten <span class="hint">(informativ, keine Bedingung der Gültigkeit)</span></dt><dd>${r.reproduction.status === 'match' ? 'ja' : r.reproduction.status === 'mismatch' ? html`<strong class="over">nein</strong>` : 'nicht prüfbar'} – ${r.reproduction.detail}</dd>` : ''}
   </dl>
   ${r.signatures.length ? signatureRows(r) : ''}
   ${r.problems.length || r.signatures.some((s) => s.problems.length) ? html`<h3>Befunde</h3><ul class="problems">${[...r.problems, ...r.signatures.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))].map((p) => html`<li>${p}</li>`)}</ul>` : ''}
@@ -426,16 +429,20 @@ ${verification ? verificationSection(verification) : ''}
 </table>
 
 <h2>Unterzeichnende</h2>
+${d.envelope?.status === 'completed' && d.envelope.written_form !== null && d.envelope.written_form !== undefined
+  ? html`<p class="notice ${d.envelope.written_form ? 'ok' : 'info'}" role="status"><strong>${d.envelope.written_form ? 'Schriftform elektronisch gewahrt (§ 3a Abs. 2 VwVfG)' : 'Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich'}</strong>${d.envelope.written_form ? '' : html`: ${(JSON.parse(d.envelope.written_form_reasons ?? '[]') as string[]).join('; ')}`}. <span class="hint">(beim Abschluss geprüft; „Jetzt prüfen“ prüft erneut)</span></p>`
+  : ''}
 ${
   d.signatories.length
     ? html`<table>
-  <thead><tr><th scope="col">Nr.</th><th scope="col">Name</th><th scope="col">Für</th><th scope="col">Status</th><th scope="col">Unterzeichnet</th><th scope="col">Zertifikat</th></tr></thead>
+  <thead><tr><th scope="col">Nr.</th><th scope="col">Name</th><th scope="col">Für</th><th scope="col">Status</th><th scope="col">Signaturniveau</th><th scope="col">Unterzeichnet</th><th scope="col">Zertifikat</th></tr></thead>
   <tbody>${d.signatories.map(
     (s) => html`<tr>
     <td>${s.position}</td>
     <td>${s.name}<br><span class="hint">${s.role}</span></td>
     <td>${s.party === 'ministry' ? 'Ministerium' : s.organisation}</td>
     <td>${s.status === 'signed' ? 'unterzeichnet' : s.status === 'declined' ? html`abgelehnt${s.decline_reason ? html`: „${s.decline_reason}“` : ''}` : 'ausstehend'}</td>
+    <td>${s.level ? LEVEL_LABELS[s.level] : '—'}</td>
     <td>${s.signed_at ? html`${dateTime(s.signed_at)}${s.place ? html`<br><span class="hint">${s.place}${s.stamp_date ? `, ${s.stamp_date}` : ''}</span>` : ''}` : '—'}</td>
     <td>${s.certificate_sha256 ? html`<span class="hint">Inhaber:</span> ${s.certificate_subject}<br><span class="hint">Aussteller:</span> ${s.certificate_issuer}<br><span class="hint">Seriennummer:</span> <span class="mono">${s.certificate_serial}</span>` : '—'}</td>
   </tr>`,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Response } from 'express';
+import { LEVEL_LABELS } from '../../sign/verify.ts';
 import { html, page, csrfField, field, euro, dateTime, type Html } from '../html.ts';
 import { route, IdParam, type AnyRoute } from '../routes.ts';
 import { HttpError, invalid, notFound, conflict, type FieldProblem } from '../problem.ts';
@@ -164,12 +165,21 @@ function sendDraft(res: Response, store: Store, id: number, format: 'pdf' | 'doc
 interface Cell {
   agreement: AgreementRow;
   paper: boolean;
+  /** Legally concluded: signed on paper, or electronically with the written form met (every signature qualified). */
+  concluded: boolean;
+}
+
+/** Agreements whose completed envelope met the written form electronically (§ 3a Abs. 2 VwVfG). */
+function writtenFormIds(db: Store['db']): Set<number> {
+  return new Set((db.prepare("SELECT agreement_id FROM envelopes WHERE status = 'completed' AND written_form = 1").all() as { agreement_id: number }[]).map((r) => r.agreement_id));
 }
 
 function yearData(store: Store, year: number, type?: Type) {
   const db = store.db;
   const rows = currentAgreements(store, { year, type });
   const paperIds = paperSignedIds(db);
+  const electronic = writtenFormIds(db);
+  const concluded = (a: AgreementRow) => a.status === 'signed' && (paperIds.has(a.id) || electronic.has(a.id));
   const byKey = new Map(rows.map((r) => [`${r.type}:${r.partner_id}`, r]));
   const types = type ? [type] : [...TYPES];
   const partners = listPartners().map((p) => ({
@@ -178,7 +188,7 @@ function yearData(store: Store, year: number, type?: Type) {
     cells: Object.fromEntries(
       types.map((t) => {
         const a = byKey.get(`${t}:${p.id}`);
-        return [t, a ? ({ agreement: a, paper: paperIds.has(a.id) } as Cell) : null];
+        return [t, a ? ({ agreement: a, paper: paperIds.has(a.id), concluded: concluded(a) } as Cell) : null];
       }),
     ) as Partial<Record<Type, Cell | null>>,
   }));
@@ -189,6 +199,7 @@ function yearData(store: Store, year: number, type?: Type) {
   for (const r of rows) {
     const key = paperIds.has(r.id) ? 'paper' : r.status;
     counts[key] = (counts[key] ?? 0) + 1;
+    if (concluded(r)) counts.concluded = (counts.concluded ?? 0) + 1;
   }
   const aqbSum = rows.filter((r) => r.type === 'aqb').reduce((s, r) => s + (r.amount_cents ?? 0), 0);
   const budget = budgetOf(db, year);
@@ -956,7 +967,8 @@ export function clerkRoutes(): AnyRoute[] {
           if (!c) return html`<td>${badge(undefined)} <a href="/vereinbarungen/neu?year=${params.year}&amp;type=${t}&amp;partner=${p.id}" class="small">anlegen</a></td>${t === 'aqb' ? html`<td class="num">—</td>` : ''}`;
           const a = c.agreement;
           const selectable = OPENABLE.includes(a.status) && !c.paper;
-          return html`<td>${selectable ? html`<input type="checkbox" name="agreementIds" value="${a.id}" id="sel-${a.id}" aria-label="${a.partner_name} ${TYPE_LABELS[t]} auswählen"> ` : ''}<a href="/vereinbarungen/${a.id}">${badge(a, c.paper)}</a> <span class="muted">v${a.version}</span></td>${t === 'aqb' ? html`<td class="num">${euro(a.amount_cents)}</td>` : ''}`;
+          const legal = a.status === 'signed' ? (c.concluded ? html` <span class="badge concluded" title="Schriftform gewahrt">rechtswirksam</span>` : html` <span class="hint" title="Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich">Schriftform fehlt</span>`) : '';
+          return html`<td>${selectable ? html`<input type="checkbox" name="agreementIds" value="${a.id}" id="sel-${a.id}" aria-label="${a.partner_name} ${TYPE_LABELS[t]} auswählen"> ` : ''}<a href="/vereinbarungen/${a.id}">${badge(a, c.paper)}</a>${legal} <span class="muted">v${a.version}</span></td>${t === 'aqb' ? html`<td class="num">${euro(a.amount_cents)}</td>` : ''}`;
         };
         return page(
           { title: `Vereinbarungen ${params.year}`, user, csrf, active: 'clerk', notice: noticeOf(query.ok) },
@@ -978,6 +990,7 @@ export function clerkRoutes(): AnyRoute[] {
   <div>Ohne Vereinbarung<strong>${d.missing}</strong></div>
 </div>
 <p class="counts">${countKeys.filter(([k]) => d.counts[k]).map(([k, l]) => html`<span class="badge ${k === 'paper' ? 'signed paper' : k}">${l}: ${d.counts[k]}</span> `)}</p>
+<p class="counts"><strong>Rechtswirksam geschlossen: <span id="concluded">${d.counts.concluded ?? 0}</span></strong> von ${(d.counts.signed ?? 0) + (d.counts.paper ?? 0)} unterzeichneten <span class="hint">(Schriftform: auf Papier, oder elektronisch mit qualifizierten Signaturen aller Unterzeichnenden, § 3a Abs. 2 VwVfG)</span></p>
 <form method="post" action="/jahre/${params.year}/budget" class="inline-form">
   ${csrfField(csrf)}
   ${field({ name: 'budget', label: `AQB-Budget ${params.year} in Euro`, value: d.aqbBudgetCents === null ? '' : amountText(d.aqbBudgetCents / 100), hint: 'z. B. 27.700.000; leer lassen, um das Budget zu entfernen', attrs: html`inputmode="decimal"` })}
@@ -1656,10 +1669,14 @@ ${paper
 ${env
   ? html`<h2>Umschlag #${env.envelope.id}: ${ENVELOPE_STATUS_LABELS[env.envelope.status]}</h2>
 <p>Geöffnet ${dateTime(env.envelope.created_at)}${env.envelope.closed_at ? html`, beendet ${dateTime(env.envelope.closed_at)}` : ''}.</p>
-<table><thead><tr><th>#</th><th>Name</th><th>Funktion</th><th>Organisation</th><th>Status</th><th>Zeit</th></tr></thead>
+${env.envelope.status === 'completed' && env.envelope.written_form !== null && env.envelope.written_form !== undefined
+  ? html`<p class="notice ${env.envelope.written_form ? 'ok' : 'info'}" role="status"><strong>${env.envelope.written_form ? 'Schriftform elektronisch gewahrt (§ 3a Abs. 2 VwVfG)' : 'Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich'}</strong>${env.envelope.written_form ? '' : html`: ${(JSON.parse(env.envelope.written_form_reasons ?? '[]') as string[]).join('; ')}`}.</p>`
+  : ''}
+<table><thead><tr><th>#</th><th>Name</th><th>Funktion</th><th>Organisation</th><th>Status</th><th>Signaturniveau</th><th>Zeit</th></tr></thead>
 <tbody>${env.signatories.map(
       (s) => html`<tr${cur?.id === s.id ? html` class="current"` : ''}><td>${s.position}</td><td>${s.name}${s.email ? html`<br><span class="hint">${s.email}</span>` : ''}</td><td>${s.role}</td><td>${s.organisation}</td>
 <td>${s.status === 'signed' ? 'unterzeichnet' : s.status === 'declined' ? html`abgelehnt${s.decline_reason ? html`: „${s.decline_reason}“` : ''}` : cur?.id === s.id ? 'ist an der Reihe' : 'wartet'}</td>
+<td>${s.level ? LEVEL_LABELS[s.level] : '—'}</td>
 <td>${dateTime(s.signed_at ?? s.declined_at)}</td></tr>`,
     )}</tbody></table>
 ${openEnv

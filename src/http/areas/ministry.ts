@@ -12,7 +12,7 @@ import type { AppContext } from '../context.ts';
 import type { User } from '../accounts.ts';
 import { EnvelopeError, type Snapshot } from '../../envelope/service.ts';
 import { fileById, readStoredFile } from '../../store/files.ts';
-import { dateError, DateSchema, placeError, PlaceSchema, signRefusalText, todayBerlin } from './sign.ts';
+import { backdateError, backdateField, dateError, DateSchema, placeError, PlaceSchema, signRefusalText, todayBerlin } from './sign.ts';
 import { sendDownload } from '../download.ts';
 import { BACKEND_LABELS, LEGAL_WEIGHT, ministryBackends, ministryPkcs11Uri, type WebBackend } from '../signing-options.ts';
 import { openKey, type KeyChoice } from '../../sign/key-uri.ts';
@@ -63,6 +63,7 @@ interface Form {
   ids: number[];
   place: string;
   date: string;
+  backdateReason: string;
   backend: WebBackend;
   credential: string;
 }
@@ -85,7 +86,7 @@ function queuePage(ctx: AppContext, user: User, csrf: string, filter: { year?: n
 
   const summary = Object.keys(errors).length
     ? html`<div class="notice error" role="alert"><p><strong>Es wurde nichts unterzeichnet.</strong></p><ul>${Object.entries(errors).map(
-        ([k, m]) => html`<li><a href="#${k === 'ids' ? 'queue-table' : k === 'backend' ? 'b-keystore' : `f-${k}`}">${m}</a></li>`,
+        ([k, m]) => html`<li><a href="#${k === 'ids' ? 'queue-table' : k === 'backend' ? 'b-keystore' : k === 'backdate' ? 'f-backdate' : `f-${k}`}">${m}</a></li>`,
       )}</ul></div>`
     : '';
 
@@ -135,6 +136,7 @@ ${queue.length === 0
       ${err('date')}
     </div>
   </div>
+  ${backdateField('f-backdate', form.backdateReason ?? '', errors.backdate)}
   <fieldset class="backends${errors.backend ? ' invalid' : ''}">
     <legend>Womit unterschreiben Sie?</legend>
     ${backends.map(
@@ -262,7 +264,7 @@ async function openBatchKey(ctx: AppContext, user: User, auth: Authorisation): P
 }
 
 /** Checks the authorisation, then signs the envelopes that are this user's turn; the others get an error each. */
-async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Authorisation, place: string, date: string): Promise<Result[]> {
+async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Authorisation, place: string, date: string, backdateReason?: string): Promise<Result[]> {
   const key = await openBatchKey(ctx, user, auth);
   let outcomes: Awaited<ReturnType<typeof ctx.svc.signAsMinistry>>;
   let mine: Map<number, Snapshot>;
@@ -270,7 +272,7 @@ async function signBatch(ctx: AppContext, user: User, ids: number[], auth: Autho
     mine = new Map(ctx.svc.awaitingMinistry({ name: user.displayName }).map((s) => [s.envelope.id, s]));
     const allowed = ids.filter((id) => mine.has(id));
     const how = key.signer ? `${key.signer.kind === 'pkcs11' ? 'PIN der Signaturkarte' : 'Freigabe beim Anbieter'} bestätigt` : 'Passwort bestätigt';
-    outcomes = allowed.length ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, ${how})`, place, date, signer: key.signer }) : [];
+    outcomes = allowed.length ? await ctx.svc.signAsMinistry(allowed, { name: user.displayName, actor: `${user.displayName} (Konto ${user.username}, ${how})`, place, date, backdateReason, signer: key.signer }) : [];
   } catch (err) {
     if (err instanceof SignerError && ['pin-incorrect', 'pin-missing'].includes(err.code)) throw invalid([{ path: 'pin', message: err.message }], err.message);
     throw err;
@@ -344,6 +346,8 @@ const SignBody = z
     credentialID: z.string().min(1).max(200).optional(),
     place: PlaceSchema.optional(),
     date: DateSchema.optional(),
+    /** Required when `date` is not today: why the agreements carry that date (recorded). */
+    backdateReason: z.string().trim().min(1).max(500).optional(),
   })
   .superRefine((b, c) => {
     if (b.backend === 'keystore' && !b.password) c.addIssue({ code: 'custom', path: ['password'], message: 'Für den Key-Store bestätigen Sie mit Ihrem Passwort.' });
@@ -411,17 +415,20 @@ export function ministryRoutes(): AnyRoute[] {
         if (pe) errors.place = pe;
         const de = dateError(date, todayBerlin(ctx));
         if (de) errors.date = de;
+        const backdateReason = typeof b.backdateReason === 'string' ? b.backdateReason.trim() : '';
+        const be = de ? null : backdateError(date, todayBerlin(ctx), backdateReason);
+        if (be) errors.backdate = be;
         if (auth.backend === 'keystore' && !password) errors.password = 'Bitte geben Sie Ihr Passwort zur Bestätigung ein.';
         if (auth.backend !== 'keystore' && !auth.pin) errors.pin = 'Bitte geben Sie die PIN ein.';
         if (auth.backend === 'csc' && !auth.credential) errors.credential = 'Bitte geben Sie die Kennung Ihres Zertifikats beim Anbieter an.';
-        const form = { ids: rawIds ?? [], place, date, backend: auth.backend, credential: auth.credential ?? '' };
+        const form = { ids: rawIds ?? [], place, date, backdateReason, backend: auth.backend, credential: auth.credential ?? '' };
         if (Object.keys(errors).length) {
           res.status(422);
           return queuePage(ctx, user!, csrf, {}, form, errors);
         }
         let results: Result[];
         try {
-          results = await signBatch(ctx, user!, rawIds!, auth, place, date);
+          results = await signBatch(ctx, user!, rawIds!, auth, place, date, backdateReason || undefined);
         } catch (err) {
           const field = err instanceof HttpError ? err.problems.find((p) => ['password', 'pin', 'credential', 'backend'].includes(p.path)) : undefined;
           if (field) {
@@ -493,7 +500,9 @@ export function ministryRoutes(): AnyRoute[] {
         const date = body.date ?? todayBerlin(ctx);
         const de = dateError(date, todayBerlin(ctx));
         if (de) throw invalid([{ path: 'date', message: de }]);
-        const results = await signBatch(ctx, user!, [...new Set(body.envelopeIds)], { backend: body.backend, password: body.password, pin: body.pin, otp: body.otp, credential: body.credentialID }, place, date);
+        const be = backdateError(date, todayBerlin(ctx), body.backdateReason ?? '');
+        if (be) throw invalid([{ path: 'backdateReason', message: be }]);
+        const results = await signBatch(ctx, user!, [...new Set(body.envelopeIds)], { backend: body.backend, password: body.password, pin: body.pin, otp: body.otp, credential: body.credentialID }, place, date, body.backdateReason);
         ctx.log.info({ event: 'ministry-batch', user: user!.username, requested: results.length, signed: results.filter((r) => r.ok).length }, 'ministry batch signature');
         return { results, signed: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length };
       },

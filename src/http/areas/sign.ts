@@ -54,6 +54,22 @@ export function dateError(date: string, today: string): string | null {
   return null;
 }
 
+/** A stamped date other than today needs a reason (it is recorded in the audit trail). Returns an error text or null. */
+export function backdateError(date: string, today: string, reason: string): string | null {
+  if (date && date !== today && !reason.trim()) return 'Das Datum ist nicht heute: Bitte geben Sie an, warum die Vereinbarung dieses Datum tragen soll (wird protokolliert).';
+  if (reason.length > 500) return 'Die Begründung darf höchstens 500 Zeichen lang sein.';
+  return null;
+}
+
+/** The optional field for that reason, shown under a date field. */
+export function backdateField(id: string, value: string, error?: string): Html {
+  return html`<div class="field${error ? ' invalid' : ''}">
+  <label for="${id}">Begründung, falls das Datum nicht heute ist</label>
+  <input id="${id}" name="backdateReason" type="text" maxlength="500" value="${value}"${error ? raw(` aria-invalid="true" aria-describedby="e-${id}"`) : ''}>
+  ${error ? html`<p class="error" id="e-${id}">${error}</p>` : ''}
+</div>`;
+}
+
 export const PlaceSchema = z
   .string()
   .trim()
@@ -68,6 +84,7 @@ export function signRefusalText(err: Error): string {
   const m = err.message;
   if (/lies before the date of an earlier signature/.test(m)) return 'Das Datum liegt vor dem Datum einer früheren Unterschrift auf dieser Vereinbarung.';
   if (/lies after the moment of signing/.test(m)) return 'Das Datum darf nicht in der Zukunft liegen.';
+  if (/is not the signing day/.test(m)) return 'Das Datum ist nicht heute: Bitte geben Sie an, warum die Vereinbarung dieses Datum tragen soll (wird protokolliert).';
   if (/place/.test(m)) return `Der Ort wurde abgelehnt (höchstens ${PLACE_MAX} Zeichen).`;
   const expired = /the certificate of (.+) expired on (\d{4}-\d{2}-\d{2})/.exec(m);
   if (expired) return `Das Zertifikat (${expired[1]}) ist am ${expired[2]!.split('-').reverse().join('.')} abgelaufen; damit kann nicht mehr unterschrieben werden.`;
@@ -135,6 +152,7 @@ function fileNameOf(snap: Snapshot): string {
 interface SignForm {
   place: string;
   date: string;
+  backdateReason: string;
   drawn: string;
   confirm: boolean;
   reason: string;
@@ -161,7 +179,7 @@ function signPage(ctx: AppContext, csrf: string, v: View, form: Partial<SignForm
     return ids ? html` aria-describedby="${ids}"` : '';
   };
   const inv = (k: string) => (errors[k] ? raw(' aria-invalid="true"') : '');
-  const anchors: Record<string, string> = { place: 'f-place', date: 'f-date', drawn: 'f-image', image: 'f-image', confirm: 'f-confirm', reason: 'f-reason', form: 'sign-form', upload: 'u-file', remotePlace: 'r-place', remoteDate: 'r-date', remoteConfirm: 'r-confirm' };
+  const anchors: Record<string, string> = { backdate: 'f-backdate', remoteBackdate: 'r-backdate', place: 'f-place', date: 'f-date', drawn: 'f-image', image: 'f-image', confirm: 'f-confirm', reason: 'f-reason', form: 'sign-form', upload: 'u-file', remotePlace: 'r-place', remoteDate: 'r-date', remoteConfirm: 'r-confirm' };
 
   const summary = Object.keys(errors).length
     ? html`<div class="notice error" role="alert" id="fehler">
@@ -190,6 +208,7 @@ function signPage(ctx: AppContext, csrf: string, v: View, form: Partial<SignForm
       ${err('remoteDate')}
     </div>
   </div>
+  ${backdateField('r-backdate', form.backdateReason ?? '', errors.remoteBackdate)}
   <div class="field check${errors.remoteConfirm ? ' invalid' : ''}">
     <input id="r-confirm" name="confirm" type="checkbox" value="ja" required${inv('remoteConfirm')}${described('remoteConfirm')}>
     <label for="r-confirm">Ich habe die Vereinbarung gelesen und unterzeichne sie qualifiziert elektronisch.</label>
@@ -242,6 +261,7 @@ ${upload}
       ${err('date')}
     </div>
   </div>
+  ${backdateField('f-backdate', form.backdateReason ?? '', errors.backdate)}
   <fieldset>
     <legend>Unterschrift (freiwillig)</legend>
     <p class="hint" id="h-sig">Sie können Ihre Unterschrift zeichnen oder ein Bild hochladen. Ohne Bild trägt der Signaturstempel Ihren Namen „${me.name}“ in Druckschrift; die elektronische Signatur ist in jedem Fall gleich gültig.</p>
@@ -352,13 +372,15 @@ async function postSign({ params, req, res, ctx, csrf, file }: RouteInput<Record
   private_(res);
   const token = tokenOf(params, false);
   const b = (req.body ?? {}) as Record<string, unknown>;
-  const form: SignForm = { place: str(b.place).trim(), date: str(b.date).trim(), drawn: str(b.drawn).trim(), confirm: ['ja', 'on', 'true', '1'].includes(str(b.confirm)), reason: '' };
+  const form: SignForm = { place: str(b.place).trim(), date: str(b.date).trim(), backdateReason: str(b.backdateReason).trim(), drawn: str(b.drawn).trim(), confirm: ['ja', 'on', 'true', '1'].includes(str(b.confirm)), reason: '' };
   const errors: Record<string, string> = {};
   const today = todayBerlin(ctx);
   const pe = placeError(form.place);
   if (pe) errors.place = pe;
   const de = dateError(form.date, today);
   if (de) errors.date = de;
+  const be = de ? null : backdateError(form.date, today, form.backdateReason);
+  if (be) errors.backdate = be;
   if (!form.confirm) errors.confirm = 'Bitte bestätigen Sie, dass Sie die Vereinbarung gelesen haben und sie elektronisch unterzeichnen.';
   let image: Buffer | undefined;
   if (form.drawn && file) {
@@ -387,7 +409,7 @@ async function postSign({ params, req, res, ctx, csrf, file }: RouteInput<Record
   }
   let outcome: SignOutcome;
   try {
-    outcome = await ctx.svc.signWithLink(token, { place: form.place, date: form.date, image });
+    outcome = await ctx.svc.signWithLink(token, { place: form.place, date: form.date, backdateReason: form.backdateReason || undefined, image });
   } catch (err) {
     if (err instanceof NotYourTurnError) {
       const view = await viewFor(ctx, token);
@@ -438,18 +460,21 @@ async function postRemote({ params, req, res, ctx, csrf }: RouteInput<Record<str
   const b = (req.body ?? {}) as Record<string, unknown>;
   const place = str(b.place).trim();
   const date = str(b.date).trim();
+  const backdateReason = str(b.backdateReason).trim();
   const errors: Record<string, string> = {};
   const pe = placeError(place);
   if (pe) errors.remotePlace = pe;
   const de = dateError(date, todayBerlin(ctx));
   if (de) errors.remoteDate = de;
+  const be = de ? null : backdateError(date, todayBerlin(ctx), backdateReason);
+  if (be) errors.remoteBackdate = be;
   if (!['ja', 'on', 'true', '1'].includes(str(b.confirm))) errors.remoteConfirm = 'Bitte bestätigen Sie, dass Sie die Vereinbarung gelesen haben und sie qualifiziert elektronisch unterzeichnen.';
   if (Object.keys(errors).length) {
     res.status(422);
-    return signPage(ctx, csrf, await viewFor(ctx, token), { place, date }, errors);
+    return signPage(ctx, csrf, await viewFor(ctx, token), { place, date, backdateReason }, errors);
   }
   try {
-    const { step, browser } = await remoteSigning(ctx).start(token, { place, date });
+    const { step, browser } = await remoteSigning(ctx).start(token, { place, date, backdateReason: backdateReason || undefined });
     res.cookie(REMOTE_COOKIE, browser, { ...cookieOptions(ctx, req, 'lax'), path: '/fernsignatur', maxAge: 15 * 60_000 });
     return remoteResult(ctx, res, csrf, step);
   } catch (err) {
@@ -492,6 +517,8 @@ async function postUpload({ params, res, ctx, csrf, file }: RouteInput<Record<st
 const SignBody = z.strictObject({
   place: PlaceSchema.optional(),
   date: DateSchema.optional(),
+  /** Required when `date` is not today: why the agreement carries that date (recorded). */
+  backdateReason: z.string().trim().min(1).max(500).optional(),
   image: z.string().max(3 * MB, 'at most 2 MB (base64)').optional(),
 });
 
@@ -703,12 +730,14 @@ export function signRoutes(): AnyRoute[] {
         if (body.date) {
           const de = dateError(body.date, todayBerlin(ctx));
           if (de) problems.push({ path: 'date', message: de });
+          const be = de ? null : backdateError(body.date, todayBerlin(ctx), body.backdateReason ?? '');
+          if (be) problems.push({ path: 'backdateReason', message: be });
         }
         if (problems.length) throw invalid(problems);
         const image = body.image ? await decodeSignatureImage(body.image, ['png', 'jpeg']) : undefined;
         let outcome: SignOutcome;
         try {
-          outcome = await ctx.svc.signWithLink(token, { place: body.place, date: body.date, image });
+          outcome = await ctx.svc.signWithLink(token, { place: body.place, date: body.date, backdateReason: body.backdateReason, image });
         } catch (err) {
           if (err instanceof SignError || err instanceof StampImageError) throw new HttpError(422, 'Unterschrift abgelehnt', signRefusalText(err));
           throw err;
