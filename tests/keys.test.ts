@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync, rmSync, writeFileSync 
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import forge from 'node-forge';
-import { choosePassphrase, DEFAULT_DEV_PASSPHRASE, KeyStore, KeyStoreError } from '../src/sign/keys.ts';
+import { choosePassphrase, DEFAULT_DEV_CA_PASSPHRASE, DEFAULT_DEV_PASSPHRASE, KeyStore, KeyStoreError } from '../src/sign/keys.ts';
 import type { SignatoryPerson } from '../src/sign/identity.ts';
 import { run, tempDir } from './helpers/tools.ts';
 
@@ -30,8 +30,18 @@ function snapshot(dir: string): string[] {
 }
 
 test('choosePassphrase: own passphrase, dev default with a loud warning, refusals in production', () => {
-  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS }), { passphrase: PASS, dev: true });
-  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_ENV: 'production' }), { passphrase: PASS, dev: false });
+  const CA_PASS = 'another horse, the CA one';
+  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_CA_PASSPHRASE: CA_PASS }), { passphrase: PASS, caPassphrase: CA_PASS, dev: true });
+  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_CA_PASSPHRASE: CA_PASS, ZV_ENV: 'production' }), { passphrase: PASS, caPassphrase: CA_PASS, dev: false });
+  // The CA key's passphrase: its own, never the store's; absent in production = no CA key available.
+  assert.deepEqual(choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_ENV: 'production' }), { passphrase: PASS, caPassphrase: '', dev: false });
+  const devCa = choosePassphrase({ ZV_KEY_PASSPHRASE: PASS });
+  assert.equal(devCa.caPassphrase, DEFAULT_DEV_CA_PASSPHRASE);
+  assert.equal(devCa.warning, undefined, 'the key store says so when it uses the CA key');
+  assert.throws(() => choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_CA_PASSPHRASE: PASS }), /ZV_CA_PASSPHRASE must differ from ZV_KEY_PASSPHRASE/);
+  assert.throws(() => choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_CA_PASSPHRASE: 'short' }), /ZV_CA_PASSPHRASE is too short/);
+  assert.throws(() => choosePassphrase({ ZV_KEY_PASSPHRASE: PASS, ZV_CA_PASSPHRASE: DEFAULT_DEV_CA_PASSPHRASE, ZV_ENV: 'production' }), /ZV_CA_PASSPHRASE is the public default/);
+  assert.throws(() => KeyStore.open('/nonexistent', PASS, PASS), /passphrase of its own/);
 
   const dev = choosePassphrase({});
   assert.equal(dev.passphrase, DEFAULT_DEV_PASSPHRASE);
@@ -83,7 +93,7 @@ test('init creates the Demo-CA once, with CA extensions, private file modes and 
 
   const key = readFileSync(join(dir, 'keys', 'ca.key.pem'), 'utf8');
   assert.match(key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
-  assert.deepEqual(snapshot(join(dir, 'keys')), ['ca.cert.pem 600', 'ca.key.pem 600', 'imported 700', 'signatories 700']);
+  assert.deepEqual(snapshot(join(dir, 'keys')), ['ca.cert.pem 600', 'ca.key.pem 600', 'imported 700', 'keystore.json 600', 'signatories 700']);
   assert.equal(statSync(join(dir, 'keys')).mode & 0o777, 0o700);
 });
 
@@ -165,8 +175,12 @@ test('a wrong store passphrase is refused with a clear message', async (t) => {
   t.after(cleanup);
   await KeyStore.open(dir, PASS).identityFor(klose);
   const wrong = KeyStore.open(dir, 'not the right passphrase');
-  await assert.rejects(wrong.init(), (e: Error) => e instanceof KeyStoreError && /cannot decrypt the private key in .*ca\.key\.pem: wrong ZV_KEY_PASSPHRASE\?/.test(e.message));
-  await assert.rejects(wrong.identityFor(klose), /cannot decrypt .*wrong ZV_KEY_PASSPHRASE\?/);
+  await assert.rejects(wrong.identityFor(klose), (e: Error) => e instanceof KeyStoreError && /cannot decrypt the private key in .*kai-klose-.*\.json: wrong ZV_KEY_PASSPHRASE\?/.test(e.message));
+  const wrongCa = KeyStore.open(dir, PASS, 'not the right CA passphrase');
+  await assert.rejects(wrongCa.init(), (e: Error) => e instanceof KeyStoreError && /cannot decrypt the private key in .*ca\.key\.pem: wrong ZV_CA_PASSPHRASE\?/.test(e.message));
+  assert.ok(await wrongCa.identityFor(klose), 'signing with an issued certificate needs no CA key');
+  await assert.rejects(wrongCa.identityFor(landrat), /ca\.key\.pem: wrong ZV_CA_PASSPHRASE/);
+  await assert.rejects(KeyStore.open(dir, PASS, '').identityFor(landrat), /ZV_CA_PASSPHRASE is not set: the Demo-CA's key is needed to issue a certificate for Stefan Reuß/);
   assert.equal(wrong.list().length, 2, 'listing needs no passphrase');
 
   const none = KeyStore.open(dir, '');
@@ -209,7 +223,8 @@ test('certificates from a replaced Demo-CA are reissued', async (t) => {
   const store = KeyStore.open(dir, PASS);
   const old = await store.identityFor(klose);
   rmSync(join(dir, 'keys', 'ca.key.pem'));
-  await assert.rejects(store.identityFor(klose), /incomplete: .*ca\.key\.pem is missing/);
+  assert.deepEqual((await store.identityFor(klose)).certificate, old.certificate, 'an issued certificate signs without the CA key');
+  await assert.rejects(store.identityFor(landrat), /Demo-CA's private key .*ca\.key\.pem is not in this store .*--include-ca-key.*a certificate for Stefan Reuß cannot be issued/);
   rmSync(join(dir, 'keys', 'ca.cert.pem'));
   const renewed = await store.identityFor(klose);
   assert.notDeepEqual(renewed.certificate, old.certificate);

@@ -2,7 +2,9 @@
  * Online backup: SQLite's backup API copies a consistent snapshot of the database while other
  * processes keep writing; the files that snapshot registers are immutable once registered, so
  * copying them afterwards yields a consistent whole. Keys (encrypted) are included: without the
- * CA certificate the archive's signatures cannot be checked against their trust anchor.
+ * CA certificate the archive's signatures cannot be checked against their trust anchor. The
+ * Demo-CA's private key is left out unless asked for: a stolen backup then cannot mint identities,
+ * and the restored instance still signs with the certificates already issued.
  */
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -20,9 +22,13 @@ export interface BackupResult {
   files: number;
   bytes: number;
   skipped: string[];
+  /** The Demo-CA key existed but was not included (no includeCaKey). */
+  caKeyLeftOut: boolean;
 }
 
-export async function backup(svc: SigningService, out: string): Promise<BackupResult> {
+const CA_KEY_ENTRY = 'keys/ca.key.pem';
+
+export async function backup(svc: SigningService, out: string, opts: { includeCaKey?: boolean } = {}): Promise<BackupResult> {
   const work = mkdtempSync(join(tmpdir(), 'zv-backup-'));
   try {
     const snapshot = join(work, DB_FILE);
@@ -49,11 +55,18 @@ export async function backup(svc: SigningService, out: string): Promise<BackupRe
       entries[f.path] = bytes;
     }
     const keysDir = join(svc.store.dataDir, 'keys');
-    if (existsSync(keysDir)) for (const abs of walk(keysDir)) entries[relative(svc.store.dataDir, abs).split(sep).join('/')] = new Uint8Array(readFileSync(abs));
+    let caKeyLeftOut = false;
+    if (existsSync(keysDir)) {
+      for (const abs of walk(keysDir)) {
+        const name = relative(svc.store.dataDir, abs).split(sep).join('/');
+        if (name === CA_KEY_ENTRY && !opts.includeCaKey) caKeyLeftOut = true;
+        else entries[name] = new Uint8Array(readFileSync(abs));
+      }
+    }
     const zip = zipSync(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, [v, { level: k.endsWith('.pdf') ? 0 : 6 }]])) as never);
     mkdirSync(dirname(out), { recursive: true });
     writeFilesAtomically([{ path: out, bytes: zip }]);
-    return { path: out, files: Object.keys(entries).length, bytes: zip.length, skipped };
+    return { path: out, files: Object.keys(entries).length, bytes: zip.length, skipped, caKeyLeftOut };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

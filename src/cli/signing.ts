@@ -58,7 +58,7 @@ export async function withKey<T>(flags: KeyFlags, fn: (key: KeyChoice) => Promis
 function openKeyStore(dir: string): KeyStore {
   const choice = choosePassphrase();
   if (choice.warning) process.stderr.write(choice.warning + '\n');
-  return KeyStore.open(dir, choice.passphrase);
+  return KeyStore.open(dir, choice.passphrase, choice.caPassphrase, { notice: (m) => process.stderr.write(m + '\n') });
 }
 
 function readInputFile(path: string, what: string): Uint8Array {
@@ -216,8 +216,16 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
     .description('list the certificates in the key store')
     .option('--data <dir>', 'data directory')
     .action((opts: { data?: string }) => {
-      const list = openKeyStore(dataDir(opts.data)).list();
+      const store = openKeyStore(dataDir(opts.data));
+      const list = store.list();
       if (!list.length) process.stdout.write('no certificates yet (run: zv keys init)\n');
+      const status = store.status();
+      const weak = status.keys.filter((k) => !k.upToDate);
+      if (status.keys.length) {
+        process.stdout.write(`key protection: ${status.keys.length - weak.length} of ${status.keys.length} private keys with PBKDF2-HMAC-SHA256 ≥ 600 000 iterations${weak.length ? `; ${weak.map((k) => `${k.path} (${k.protection.description})`).join(', ')}: run zv keys rekey` : ''}\n`);
+      }
+      if (status.version === 1) process.stdout.write('the key store has the format before 2026-12 (the Demo-CA key under the store passphrase): run zv keys rekey\n');
+      if (status.caKeyMissing) process.stdout.write('the Demo-CA key is not in this store (restored from a backup without --include-ca-key): certificates issued so far sign, new ones cannot be issued\n');
       for (const c of list) {
         process.stdout.write(`${c.source.padEnd(8)} ${c.name}${c.role ? `, ${c.role}` : ''}${c.organisation ? ` (${c.organisation})` : ''}\n`);
         process.stdout.write(`         valid ${c.notBefore.toISOString().slice(0, 10)} – ${c.notAfter.toISOString().slice(0, 10)}  SHA-256 ${c.sha256.slice(0, 16)}…\n`);
@@ -235,6 +243,27 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       if (password === undefined) throw new KeyStoreError(`set the PKCS#12 password in $${opts.passwordEnv}`);
       const info = await openKeyStore(dataDir(opts.data)).importPkcs12(readInputFile(file, 'PKCS#12 file'), password, opts.for);
       process.stdout.write(`imported for ${opts.for}: ${info.subject} (issuer ${info.issuer}), valid until ${info.notAfter.toISOString().slice(0, 10)}\n`);
+    });
+  keys
+    .command('rekey')
+    .description('re-encrypt every private key of the key store with fresh salts (PBKDF2-HMAC-SHA256, 600 000 iterations, AES-256), optionally under new passphrases; migrates a store from before 2026-12')
+    .option('--new-passphrase-env <var>', 'environment variable holding a new store passphrase (default: keep ZV_KEY_PASSPHRASE)')
+    .option('--new-ca-passphrase-env <var>', "environment variable holding a new passphrase for the Demo-CA key (default: keep ZV_CA_PASSPHRASE)")
+    .option('--data <dir>', 'data directory')
+    .action(async (opts: { newPassphraseEnv?: string; newCaPassphraseEnv?: string; data?: string }) => {
+      const fromEnv = (variable?: string) => {
+        if (variable === undefined) return undefined;
+        const value = process.env[variable];
+        if (!value) throw new KeyStoreError(`$${variable} is not set or empty`);
+        return value;
+      };
+      const store = openKeyStore(dataDir(opts.data));
+      const r = await store.rekey({ passphrase: fromEnv(opts.newPassphraseEnv), caPassphrase: fromEnv(opts.newCaPassphraseEnv) });
+      process.stdout.write(`re-encrypted ${r.signatoryKeys} signatory key(s)${r.caKey ? ' and the Demo-CA key' : ''} with ${r.after}${r.migrated ? ' (migrated from the format before 2026-12; the Demo-CA key is now under ZV_CA_PASSPHRASE)' : ''}\n`);
+      process.stdout.write(`  before: ${Object.entries(r.before).map(([d, n]) => `${n}× ${d}`).join(', ') || 'no keys'}\n`);
+      if (opts.newPassphraseEnv || opts.newCaPassphraseEnv) {
+        process.stdout.write(`  from now on set ${[opts.newPassphraseEnv && `ZV_KEY_PASSPHRASE to the value of $${opts.newPassphraseEnv}`, opts.newCaPassphraseEnv && `ZV_CA_PASSPHRASE to the value of $${opts.newCaPassphraseEnv}`].filter(Boolean).join(' and ')}\n`);
+      }
     });
   keys
     .command('ca')

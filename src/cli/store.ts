@@ -372,13 +372,15 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
     );
   archive
     .command('backup')
-    .description('consistent online backup of database, files and keys into one ZIP (safe while Zielwerk runs)')
+    .description('consistent online backup of database, files and keys into one ZIP (safe while Zielwerk runs); the Demo-CA key only with --include-ca-key')
     .argument('<file>', 'the ZIP to write')
+    .option('--include-ca-key', "also back up the Demo-CA's private key (encrypted under ZV_CA_PASSPHRASE); without it a restored instance signs with the certificates issued so far but issues no new ones")
     .addOption(dataOption())
-    .action(async (file: string, o: { data?: string }) =>
+    .action(async (file: string, o: { data?: string; includeCaKey?: boolean }) =>
       withService(o, async (svc) => {
-        const r = await backup(svc, file);
+        const r = await backup(svc, file, { includeCaKey: !!o.includeCaKey });
         out(`${r.files} files, ${(r.bytes / 1024 / 1024).toFixed(1)} MB → ${r.path}${r.skipped.length ? ` (${r.skipped.length} delivered outbox messages skipped)` : ''}`);
+        if (r.caKeyLeftOut) out('  the Demo-CA key (keys/ca.key.pem) is not in the backup: add --include-ca-key to keep it');
       }),
     );
   archive

@@ -109,6 +109,8 @@ export interface ServiceOptions {
   clock?: Clock;
   /** Key store passphrase; defaults to ZV_KEY_PASSPHRASE (or the development default, with a warning). */
   passphrase?: string;
+  /** The Demo-CA key's passphrase; defaults to ZV_CA_PASSPHRASE with ZV_KEY_PASSPHRASE, else the development default. */
+  caPassphrase?: string;
   tsa?: TimestampAuthority;
   /** SMTP transport; null = notifications are written as .eml files to outbox/ (the default without ZV_SMTP_URL). */
   transport?: Transport | null;
@@ -236,12 +238,14 @@ export class SigningService {
   private constructor(opts: ServiceOptions) {
     this.store = Store.open({ dataDir: opts.dataDir, clock: opts.clock });
     let passphrase = opts.passphrase;
+    let caPassphrase = opts.caPassphrase;
     if (passphrase === undefined) {
       const choice = choosePassphrase();
       if (choice.warning) opts.warn?.(choice.warning);
       passphrase = choice.passphrase;
+      caPassphrase ??= choice.caPassphrase;
     }
-    this.keys = KeyStore.open(opts.dataDir, passphrase);
+    this.keys = KeyStore.open(opts.dataDir, passphrase, caPassphrase, { notice: opts.warn });
     this.transport = opts.transport === undefined ? transportFromEnv() : opts.transport;
     this.baseUrl = opts.baseUrl ?? publicBaseUrl();
     this.linkDays = opts.linkDays ?? linkValidityDays();
@@ -375,8 +379,9 @@ export class SigningService {
       plans.push({ agreement: a, bytes, people });
     }
     if (problems.length) throw new EnvelopeError(`no envelope was opened:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-    // The CA exists before signers in parallel processes need it (creating it twice would split the trust).
-    await this.keys.init();
+    // The CA exists before signers in parallel processes need it (creating it twice would split the trust);
+    // an instance without ZV_CA_PASSPHRASE signs with own keys or certificates issued before.
+    if (this.keys.canIssue) await this.keys.init();
 
     const opened: Snapshot[] = [];
     for (const p of plans) opened.push(await this.openOne(p.agreement, p.bytes, p.people, contacts.clerk, actor));

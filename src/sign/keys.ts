@@ -1,12 +1,18 @@
 /**
  * Key store for signing identities, kept under <dataDir>/keys/:
  *
+ *   keystore.json                    format marker (zielwerk-keystore/2)
  *   ca.cert.pem, ca.key.pem          the local "Zielwerk Demo-CA" (not a qualified trust service)
  *   signatories/<slug>-<hash>.json   demo-CA certificates, one per name + role + organisation
  *   imported/<slug>-<hash>.json      identities imported from PKCS#12, one per person name
  *
- * Every private key is stored as encrypted PKCS#8 (PBES2, AES-256-CBC) under the store passphrase
- * (ZV_KEY_PASSPHRASE). The directories are 0700 and the files 0600.
+ * Every private key is stored as encrypted PKCS#8 (PBES2, PBKDF2-HMAC-SHA256 with 600 000
+ * iterations, AES-256-CBC; see key-encryption.ts). Signatory keys are encrypted under the store
+ * passphrase (ZV_KEY_PASSPHRASE); the Demo-CA's key, which can mint new identities, under its own
+ * (ZV_CA_PASSPHRASE), and backups leave it out unless asked. Stores written before 2026-12 (no
+ * keystore.json: node's 2 048 PBKDF2 iterations, the CA key under the store passphrase) are
+ * re-encrypted on their first use with the passphrases, or by `zv keys rekey`.
+ * The directories are 0700 and the files 0600.
  *
  * Our own certificates are RSA-2048 / SHA-256 (the widest validator support, poppler's pdfsig
  * included), built with asn1js and signed with node's crypto. PKCS#12 files are read with
@@ -15,6 +21,7 @@
  * supported: PBMAC1 integrity (OpenSSL 3.4+ -pbmac1_pbkdf2) and public-key integrity mode.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign as signData, X509Certificate, type KeyObject } from 'node:crypto';
+import { decryptPrivateKey, encryptPrivateKey, KDF_ITERATIONS, protectionOf, upToDate, type KeyProtection } from './key-encryption.ts';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +34,8 @@ import { writeFilesAtomically } from '../store/atomic.ts';
 
 /** Used only when ZV_KEY_PASSPHRASE is unset in dev mode; it is public, so it protects nothing. */
 export const DEFAULT_DEV_PASSPHRASE = 'zielwerk-dev-only-passphrase-not-secret';
+/** The Demo-CA key's counterpart of DEFAULT_DEV_PASSPHRASE (ZV_CA_PASSPHRASE unset in dev mode). */
+export const DEFAULT_DEV_CA_PASSPHRASE = 'zielwerk-dev-only-ca-passphrase-not-secret';
 const MIN_PASSPHRASE_LENGTH = 12;
 
 export class KeyStoreError extends Error {
@@ -35,6 +44,8 @@ export class KeyStoreError extends Error {
 
 export interface PassphraseChoice {
   passphrase: string;
+  /** For the Demo-CA's key; "" in production when ZV_CA_PASSPHRASE is unset (no certificates can then be issued). */
+  caPassphrase: string;
   /** True unless ZV_ENV or NODE_ENV is "production". */
   dev: boolean;
   /** Set when the public default passphrase is in use; the CLI prints it to stderr. */
@@ -61,16 +72,21 @@ const DEV_PASSPHRASE_WARNING = [
  */
 export function choosePassphrase(env: NodeJS.ProcessEnv = process.env): PassphraseChoice {
   const production = env.ZV_ENV === 'production' || env.NODE_ENV === 'production';
+  const store = chooseStorePassphrase(env, production);
+  const ca = chooseCaPassphrase(env, production, store.passphrase);
+  const warnings = [store.warning, ca.warning].filter((w): w is string => !!w);
+  return { passphrase: store.passphrase, caPassphrase: ca.passphrase, dev: !production, ...(warnings.length ? { warning: warnings.join('\n') } : {}) };
+}
+
+function chooseStorePassphrase(env: NodeJS.ProcessEnv, production: boolean): { passphrase: string; warning?: string } {
   const given = env.ZV_KEY_PASSPHRASE;
   if (given !== undefined && given !== '') {
-    if ([...given].length < MIN_PASSPHRASE_LENGTH) {
-      throw new KeyStoreError(`ZV_KEY_PASSPHRASE is too short: it must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
-    }
+    checkLength('ZV_KEY_PASSPHRASE', given);
     if (given === DEFAULT_DEV_PASSPHRASE) {
       if (production) throw new KeyStoreError('ZV_KEY_PASSPHRASE is the public default development passphrase, which is refused in production: choose a passphrase of your own');
-      return { passphrase: given, dev: true, warning: DEV_PASSPHRASE_WARNING };
+      return { passphrase: given, warning: DEV_PASSPHRASE_WARNING };
     }
-    return { passphrase: given, dev: !production };
+    return { passphrase: given };
   }
   if (production) {
     throw new KeyStoreError(
@@ -78,7 +94,31 @@ export function choosePassphrase(env: NodeJS.ProcessEnv = process.env): Passphra
         `Set ZV_KEY_PASSPHRASE (at least ${MIN_PASSPHRASE_LENGTH} characters) and keep it safe; without it the stored keys cannot be used.`,
     );
   }
-  return { passphrase: DEFAULT_DEV_PASSPHRASE, dev: true, warning: DEV_PASSPHRASE_WARNING };
+  return { passphrase: DEFAULT_DEV_PASSPHRASE, warning: DEV_PASSPHRASE_WARNING };
+}
+
+/**
+ * ZV_CA_PASSPHRASE: at least 12 characters and not the store passphrase (whoever holds that could
+ * otherwise mint identities). Unset: the public dev default in dev mode (with a warning); in
+ * production none, so the Demo-CA issues nothing — signing with certificates already issued still works.
+ */
+function chooseCaPassphrase(env: NodeJS.ProcessEnv, production: boolean, storePassphrase: string): { passphrase: string; warning?: string } {
+  const given = env.ZV_CA_PASSPHRASE;
+  if (given !== undefined && given !== '') {
+    checkLength('ZV_CA_PASSPHRASE', given);
+    if (given === storePassphrase) throw new KeyStoreError('ZV_CA_PASSPHRASE must differ from ZV_KEY_PASSPHRASE: the Demo-CA key, which can issue new signing certificates, is kept under a passphrase of its own');
+    if (given === DEFAULT_DEV_CA_PASSPHRASE && production) throw new KeyStoreError('ZV_CA_PASSPHRASE is the public default development passphrase, which is refused in production: choose a passphrase of your own');
+    return { passphrase: given };
+  }
+  // In dev mode the key store says so when it actually uses the CA key (DEV_CA_NOTICE).
+  return { passphrase: production ? '' : DEFAULT_DEV_CA_PASSPHRASE };
+}
+
+const DEV_CA_NOTICE =
+  '!! ZV_CA_PASSPHRASE is not set: the Demo-CA key is encrypted with the public default development passphrase. / ZV_CA_PASSPHRASE ist nicht gesetzt: Der Schlüssel der Demo-CA ist mit der öffentlich bekannten Entwicklungs-Passphrase verschlüsselt.';
+
+function checkLength(name: string, value: string): void {
+  if ([...value].length < MIN_PASSPHRASE_LENGTH) throw new KeyStoreError(`${name} is too short: it must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
 }
 
 export interface CertificateInfo {
@@ -109,6 +149,36 @@ const DAY_MS = 86_400_000;
  */
 const CLOCK_SKEW_MS = DAY_MS;
 const IDENTITY_FORMAT = 'zielwerk-identity/1';
+const STORE_FORMAT = 'zielwerk-keystore/2';
+/** Decrypted keys kept per process: the passphrase is in this process's memory anyway, and a 26-agreement batch then derives the minister's key once, not 26 times. */
+const KEY_CACHE_SIZE = 64;
+
+/** One private key of the store and how it is protected (zv keys list). */
+export interface KeyFileStatus {
+  /** Relative to the data directory. */
+  path: string;
+  kind: 'ca' | 'signatory';
+  protection: KeyProtection;
+  upToDate: boolean;
+}
+
+export interface KeyStoreStatus {
+  /** 1: written before 2026-12 (no keystore.json, the CA key under the store passphrase); 2: current. */
+  version: 1 | 2;
+  keys: KeyFileStatus[];
+  /** Whether ca.cert.pem is there without ca.key.pem (restored from a backup made without --include-ca-key). */
+  caKeyMissing: boolean;
+}
+
+export interface RekeyResult {
+  signatoryKeys: number;
+  caKey: boolean;
+  /** The store had the format before 2026-12. */
+  migrated: boolean;
+  /** How the keys were protected before, and how many each way. */
+  before: Record<string, number>;
+  after: string;
+}
 
 const OID = {
   commonName: '2.5.4.3',
@@ -145,27 +215,66 @@ export class KeyStore {
   /** Serialises issuing and importing within this process, so concurrent signatures for one person share one certificate. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  private readonly keyCache = new Map<string, KeyObject>();
+  private devCaNoticed = false;
+
   private constructor(
     readonly dir: string,
-    private readonly passphrase: string,
-  ) {}
+    private passphrase: string,
+    private caPassphrase: string,
+    private readonly notice: (message: string) => void,
+  ) {
+    if (passphrase && passphrase === caPassphrase) throw new KeyStoreError('the Demo-CA key needs a passphrase of its own: ZV_CA_PASSPHRASE must differ from ZV_KEY_PASSPHRASE');
+  }
 
   /**
    * dir = <dataDir>/keys. Creates nothing until init()/identityFor()/importPkcs12(). An empty
    * passphrase is accepted for passphrase-free uses (list(), caCertificatePem()); any use of a
-   * private key then fails with a KeyStoreError.
+   * private key then fails with a KeyStoreError. caPassphrase protects the Demo-CA's key
+   * ("" = not available: certificates already issued still sign, new ones cannot be issued);
+   * `notice` hears of the one-time re-encryption of a store written before 2026-12.
    */
-  static open(dataDir: string, passphrase: string): KeyStore {
-    return new KeyStore(join(dataDir, 'keys'), passphrase);
+  static open(dataDir: string, passphrase: string, caPassphrase = DEFAULT_DEV_CA_PASSPHRASE, opts: { notice?: (message: string) => void } = {}): KeyStore {
+    return new KeyStore(join(dataDir, 'keys'), passphrase, caPassphrase, opts.notice ?? (() => {}));
   }
 
   /** Creates the demo CA if absent (idempotent). Returns whether it was created and its info. */
   init(): Promise<{ created: boolean; ca: CertificateInfo }> {
     return this.exclusive(async () => {
+      await this.migrateIfOld();
       const existed = this.caExists();
       const { ca } = await this.ensureCa();
       return { created: !existed, ca: ca.info };
     });
+  }
+
+  /** Whether the Demo-CA's key can be used (a CA passphrase was given): without it the store signs with certificates already issued, and issues none. */
+  get canIssue(): boolean {
+    return !!this.caPassphrase;
+  }
+
+  /** The store's format and every private key's protection; reads no key. */
+  status(): KeyStoreStatus {
+    const keys: KeyFileStatus[] = [];
+    const rel = (path: string) => join('keys', path.slice(this.dir.length + 1));
+    if (existsSync(this.caKeyPath)) {
+      const protection = protectionOf(readFileSync(this.caKeyPath, 'utf8'));
+      keys.push({ path: rel(this.caKeyPath), kind: 'ca', protection, upToDate: upToDate(protection) });
+    }
+    for (const path of this.identityFiles()) {
+      const protection = protectionOf(readStored(path).privateKey);
+      keys.push({ path: rel(path), kind: 'signatory', protection, upToDate: upToDate(protection) });
+    }
+    return { version: this.isOldFormat() ? 1 : 2, keys, caKeyMissing: existsSync(this.caCertPath) && !existsSync(this.caKeyPath) };
+  }
+
+  /**
+   * Re-encrypts every private key with fresh salts and the current KDF, optionally under new
+   * passphrases; all files are replaced in one atomic group, or none. Also migrates a store of
+   * the format before 2026-12 (its CA key is read with the store passphrase).
+   */
+  rekey(opts: { passphrase?: string; caPassphrase?: string } = {}): Promise<RekeyResult> {
+    return this.exclusive(() => this.rekeyLocked(opts));
   }
 
   /** The CA certificate as PEM (throws KeyStoreError if not initialised). */
@@ -195,16 +304,18 @@ export class KeyStore {
     return this.exclusive(async () => {
       const p = checkPerson(person);
       const at = opts.at ?? new Date();
+      await this.migrateIfOld();
       const importedPath = this.importedPath(p.name);
       if (existsSync(importedPath)) return this.useStored(importedPath, at);
 
-      const { ca, key } = await this.ensureCa();
       const path = this.demoPath(p);
-      if (existsSync(path)) {
+      // An issued certificate signs without the CA's key (which a restored backup may lack).
+      if (existsSync(path) && existsSync(this.caCertPath)) {
         const stored = readStored(path);
         // A certificate from an earlier Demo-CA (ca.* deleted and recreated) would not chain: reissue.
-        if (stored.chain.length > 0 && sha256Hex(new X509Certificate(stored.chain[0]).raw) === ca.info.sha256) return this.useStored(path, at);
+        if (stored.chain.length > 0 && sha256Hex(new X509Certificate(stored.chain[0]).raw) === this.readCa().info.sha256) return this.useStored(path, at);
       }
+      const { ca, key } = await this.ensureCa(`a certificate for ${p.name}`);
       await this.issueLocked(p, this.defaultValidity(ca, at), ca, key);
       return this.useStored(path, at);
     });
@@ -216,6 +327,7 @@ export class KeyStore {
       const name = normalise(forName);
       if (!name) throw new KeyStoreError('importing a PKCS#12 file needs the name of the person it belongs to');
       const { key, certificate, chain } = readPkcs12(bytes, password);
+      await this.migrateIfOld();
       const stored: StoredIdentity = {
         format: IDENTITY_FORMAT,
         name,
@@ -224,10 +336,9 @@ export class KeyStore {
         source: 'pkcs12',
         certificate: toPem('CERTIFICATE', certificate),
         chain: chain.map((c) => toPem('CERTIFICATE', c)),
-        privateKey: this.encryptKey(key),
+        privateKey: await this.encryptKey(key),
       };
-      this.ensureDirs();
-      writePrivateFiles([{ path: this.importedPath(name), text: JSON.stringify(stored, null, 2) + '\n' }]);
+      this.writeKeyFiles([{ path: this.importedPath(name), text: JSON.stringify(stored, null, 2) + '\n' }]);
       return describeStored(stored);
     });
   }
@@ -236,15 +347,7 @@ export class KeyStore {
   list(): CertificateInfo[] {
     const result: CertificateInfo[] = [];
     if (existsSync(this.caCertPath)) result.push(this.readCa().info);
-    const people: CertificateInfo[] = [];
-    for (const sub of ['imported', 'signatories']) {
-      const dir = join(this.dir, sub);
-      if (!existsSync(dir)) continue;
-      for (const file of readdirSync(dir).sort()) {
-        if (file.startsWith('.') || !file.endsWith('.json')) continue; // skips temporaries of interrupted writes
-        people.push(describeStored(readStored(join(dir, file))));
-      }
-    }
+    const people = this.identityFiles().map((path) => describeStored(readStored(path)));
     people.sort((a, b) => a.name.localeCompare(b.name, 'de') || a.source.localeCompare(b.source) || a.notBefore.getTime() - b.notBefore.getTime());
     return [...result, ...people];
   }
@@ -253,7 +356,8 @@ export class KeyStore {
   issue(person: SignatoryPerson, validity: { notBefore: Date; notAfter: Date }): Promise<CertificateInfo> {
     return this.exclusive(async () => {
       const p = checkPerson(person);
-      const { ca, key } = await this.ensureCa();
+      await this.migrateIfOld();
+      const { ca, key } = await this.ensureCa(`a certificate for ${p.name}`);
       const notBefore = wholeSeconds(validity.notBefore);
       const notAfter = wholeSeconds(validity.notAfter);
       if (!(notBefore < notAfter)) throw new KeyStoreError(`invalid validity: notBefore ${iso(notBefore)} is not before notAfter ${iso(notAfter)}`);
@@ -292,8 +396,95 @@ export class KeyStore {
     return join(this.dir, 'signatories', `${slug(p.name)}-${sha256Hex([p.name, p.role, p.organisation].join('\u0000')).slice(0, 12)}.json`);
   }
 
+  private get markerPath(): string {
+    return join(this.dir, 'keystore.json');
+  }
+
   private caExists(): boolean {
     return existsSync(this.caCertPath) || existsSync(this.caKeyPath);
+  }
+
+  /** The identity files, imported first, skipping temporaries of interrupted writes. */
+  private identityFiles(): string[] {
+    const files: string[] = [];
+    for (const sub of ['imported', 'signatories']) {
+      const dir = join(this.dir, sub);
+      if (!existsSync(dir)) continue;
+      for (const file of readdirSync(dir).sort()) if (!file.startsWith('.') && file.endsWith('.json')) files.push(join(dir, file));
+    }
+    return files;
+  }
+
+  /** A store holding keys but no keystore.json was written before 2026-12. */
+  private isOldFormat(): boolean {
+    return !existsSync(this.markerPath) && (existsSync(this.caKeyPath) || this.identityFiles().length > 0);
+  }
+
+  /** The one-time migration of a store from before 2026-12, on its first use with a passphrase. */
+  private async migrateIfOld(): Promise<void> {
+    if (!this.isOldFormat()) return;
+    if (existsSync(this.caKeyPath) && !this.caPassphrase) {
+      throw new KeyStoreError(
+        `the key store in ${this.dir} has the format before 2026-12: its Demo-CA key is encrypted under the store passphrase with only 2 048 PBKDF2 iterations. ` +
+          'Set ZV_CA_PASSPHRASE (at least 12 characters, not ZV_KEY_PASSPHRASE) and run "zv keys rekey" to re-encrypt all keys.',
+      );
+    }
+    const r = await this.rekeyLocked({});
+    this.notice(
+      `key store ${this.dir}: re-encrypted ${r.signatoryKeys} signatory key(s)${r.caKey ? ' and the Demo-CA key (now under ZV_CA_PASSPHRASE)' : ''} with ${r.after}; ` +
+        `before: ${Object.entries(r.before).map(([d, n]) => `${n}× ${d}`).join(', ')}`,
+    );
+  }
+
+  private async rekeyLocked(opts: { passphrase?: string; caPassphrase?: string }): Promise<RekeyResult> {
+    const passphrase = opts.passphrase ?? this.passphrase;
+    const caPassphrase = opts.caPassphrase ?? this.caPassphrase;
+    if (!this.passphrase) throw new KeyStoreError('no key store passphrase given: the keys cannot be re-encrypted (set ZV_KEY_PASSPHRASE)');
+    for (const [name, value] of [['the new store passphrase', opts.passphrase], ['the new Demo-CA passphrase', opts.caPassphrase]] as const) {
+      if (value !== undefined && [...value].length < MIN_PASSPHRASE_LENGTH) throw new KeyStoreError(`${name} is too short: it must have at least ${MIN_PASSPHRASE_LENGTH} characters`);
+    }
+    const migrated = this.isOldFormat();
+    const haveCaKey = existsSync(this.caKeyPath);
+    if (haveCaKey && !caPassphrase) throw new KeyStoreError('no Demo-CA passphrase given: its key cannot be re-encrypted (set ZV_CA_PASSPHRASE)');
+    if (haveCaKey && caPassphrase === passphrase) throw new KeyStoreError('the Demo-CA key needs a passphrase of its own: it must differ from the store passphrase');
+
+    const before: Record<string, number> = {};
+    const count = (pem: string) => {
+      const d = protectionOf(pem).description;
+      before[d] = (before[d] ?? 0) + 1;
+    };
+    // Everything is decrypted before anything is written: a key that cannot be read leaves the store as it was.
+    const files: Array<{ path: string; text: string }> = [];
+    if (haveCaKey) {
+      const pem = readFileSync(this.caKeyPath, 'utf8');
+      count(pem);
+      // Before 2026-12 the CA key was under the store passphrase.
+      const key = await this.decryptWith(pem, migrated ? this.passphrase : this.caPassphrase, this.caKeyPath, migrated ? 'ZV_KEY_PASSPHRASE' : 'ZV_CA_PASSPHRASE');
+      files.push({ path: this.caKeyPath, text: await encryptPrivateKey(key, caPassphrase) });
+    }
+    const identities = this.identityFiles();
+    for (const path of identities) {
+      const stored = readStored(path);
+      count(stored.privateKey);
+      const key = await this.decryptWith(stored.privateKey, this.passphrase, path, 'ZV_KEY_PASSPHRASE');
+      files.push({ path, text: JSON.stringify({ ...stored, privateKey: await encryptPrivateKey(key, passphrase) }, null, 2) + '\n' });
+    }
+    this.ensureDirs();
+    writePrivateFiles([...files, this.markerFile()]);
+    this.passphrase = passphrase;
+    this.caPassphrase = caPassphrase;
+    this.keyCache.clear();
+    return { signatoryKeys: identities.length, caKey: haveCaKey, migrated, before, after: `PBKDF2-HMAC-SHA256, ${KDF_ITERATIONS} Iterationen, aes-256-cbc` };
+  }
+
+  private markerFile(): { path: string; text: string } {
+    return { path: this.markerPath, text: JSON.stringify({ format: STORE_FORMAT, kdf: 'PBKDF2-HMAC-SHA256', iterations: KDF_ITERATIONS, cipher: 'aes-256-cbc', caKey: 'ZV_CA_PASSPHRASE' }, null, 2) + '\n' };
+  }
+
+  /** Writes key files, with the format marker when the store has none yet. */
+  private writeKeyFiles(files: Array<{ path: string; text: string }>): void {
+    this.ensureDirs();
+    writePrivateFiles(existsSync(this.markerPath) ? files : [...files, this.markerFile()]);
   }
 
   private readCa(): LoadedCa {
@@ -304,17 +495,30 @@ export class KeyStore {
     return { der, x509, info };
   }
 
-  /** Loads the CA with its key (checking the passphrase), creating both when the store is new. */
-  private async ensureCa(): Promise<{ ca: LoadedCa; key: KeyObject }> {
+  /** Loads the CA with its key (checking the passphrase), creating both when the store is new. `purpose` names what the key is needed for. */
+  private async ensureCa(purpose = 'certificates'): Promise<{ ca: LoadedCa; key: KeyObject }> {
     const haveCert = existsSync(this.caCertPath);
     const haveKey = existsSync(this.caKeyPath);
-    if (haveCert !== haveKey) {
-      const missing = haveCert ? this.caKeyPath : this.caCertPath;
-      throw new KeyStoreError(`the key store in ${this.dir} is incomplete: ${missing} is missing. Restore it from a backup, or remove the other ca.* file to have a new Demo-CA created (all demo certificates are then reissued).`);
+    if (haveCert && !haveKey) {
+      throw new KeyStoreError(
+        `the Demo-CA's private key ${this.caKeyPath} is not in this store (backups leave it out unless made with --include-ca-key), so ${purpose} cannot be issued. ` +
+          'Certificates issued before still sign. Restore ca.key.pem from a backup made with --include-ca-key.',
+      );
+    }
+    if (haveKey && !haveCert) {
+      throw new KeyStoreError(`the key store in ${this.dir} is incomplete: ${this.caCertPath} is missing. Restore it from a backup, or remove ${this.caKeyPath} to have a new Demo-CA created (all demo certificates are then reissued).`);
+    }
+    if (!this.caPassphrase) {
+      throw new KeyStoreError(`ZV_CA_PASSPHRASE is not set: the Demo-CA's key is needed to ${haveCert ? `issue ${purpose}` : 'create the Demo-CA'}, and it is kept under a passphrase of its own (at least ${MIN_PASSPHRASE_LENGTH} characters, not ZV_KEY_PASSPHRASE)`);
+    }
+    // The store's development passphrase comes with a louder banner already.
+    if (this.caPassphrase === DEFAULT_DEV_CA_PASSPHRASE && this.passphrase !== DEFAULT_DEV_PASSPHRASE && !this.devCaNoticed) {
+      this.devCaNoticed = true;
+      this.notice(DEV_CA_NOTICE);
     }
     if (!haveCert) await this.createCa();
     const ca = this.readCa();
-    const key = this.decryptKey(readFileSync(this.caKeyPath, 'utf8'), this.caKeyPath);
+    const key = await this.decryptWith(readFileSync(this.caKeyPath, 'utf8'), this.caPassphrase, this.caKeyPath, 'ZV_CA_PASSPHRASE');
     assertKeyMatches(key, ca.x509, this.caKeyPath);
     return { ca, key };
   }
@@ -342,11 +546,10 @@ export class KeyStore {
       ],
       signer: privateKey,
     });
-    this.ensureDirs();
     // Both files in one atomic group, so a crash cannot leave a certificate without its key.
-    writePrivateFiles([
+    this.writeKeyFiles([
       { path: this.caCertPath, text: toPem('CERTIFICATE', der) },
-      { path: this.caKeyPath, text: this.encryptKey(privateKey) },
+      { path: this.caKeyPath, text: await encryptPrivateKey(privateKey, this.caPassphrase) },
     ]);
   }
 
@@ -395,14 +598,13 @@ export class KeyStore {
       source: 'demo-ca',
       certificate: toPem('CERTIFICATE', der),
       chain: [toPem('CERTIFICATE', ca.der)],
-      privateKey: this.encryptKey(privateKey),
+      privateKey: await this.encryptKey(privateKey),
     };
-    this.ensureDirs();
-    writePrivateFiles([{ path: this.demoPath(p), text: JSON.stringify(stored, null, 2) + '\n' }]);
+    this.writeKeyFiles([{ path: this.demoPath(p), text: JSON.stringify(stored, null, 2) + '\n' }]);
     return stored;
   }
 
-  private useStored(path: string, at: Date): SigningIdentity {
+  private async useStored(path: string, at: Date): Promise<SigningIdentity> {
     const stored = readStored(path);
     const cert = parseCertificate(stored.certificate, path);
     const der = new Uint8Array(cert.raw);
@@ -414,22 +616,34 @@ export class KeyStore {
         `the certificate of "${stored.name}" (serial ${cert.serialNumber}) is ${state} at the signing time ${iso(at)}: it is valid from ${iso(notBefore)} to ${iso(notAfter)}; ${remedy}`,
       );
     }
-    const privateKey = this.decryptKey(stored.privateKey, path);
+    const privateKey = await this.decryptKey(stored.privateKey, path);
     assertKeyMatches(privateKey, cert, path);
     return { certificate: der, chain: stored.chain.map((pem) => new Uint8Array(parseCertificate(pem, path).raw)), privateKey, source: stored.source };
   }
 
-  private encryptKey(key: KeyObject): string {
+  /** A signatory key, encrypted under the store passphrase. */
+  private encryptKey(key: KeyObject): Promise<string> {
     this.assertPassphrase();
-    return String(key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: this.passphrase }));
+    return encryptPrivateKey(key, this.passphrase);
   }
 
-  private decryptKey(pem: string, path: string): KeyObject {
+  /** A signatory key, decrypted with the store passphrase (cached, see KEY_CACHE_SIZE). */
+  private async decryptKey(pem: string, path: string): Promise<KeyObject> {
     this.assertPassphrase();
+    const id = sha256Hex(pem);
+    const cached = this.keyCache.get(id);
+    if (cached) return cached;
+    const key = await this.decryptWith(pem, this.passphrase, path, 'ZV_KEY_PASSPHRASE');
+    if (this.keyCache.size >= KEY_CACHE_SIZE) this.keyCache.delete(this.keyCache.keys().next().value!);
+    this.keyCache.set(id, key);
+    return key;
+  }
+
+  private async decryptWith(pem: string, passphrase: string, path: string, variable: string): Promise<KeyObject> {
     try {
-      return createPrivateKey({ key: pem, format: 'pem', passphrase: this.passphrase });
+      return await decryptPrivateKey(pem, passphrase);
     } catch (err) {
-      throw new KeyStoreError(`cannot decrypt the private key in ${path}: wrong ZV_KEY_PASSPHRASE? (${errorMessage(err)})`);
+      throw new KeyStoreError(`cannot decrypt the private key in ${path}: wrong ${variable}? (${errorMessage(err)})`);
     }
   }
 
