@@ -19,6 +19,7 @@ import type { KeyStore } from '../src/sign/keys.ts';
 import { verifyAgreement } from '../src/sign/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../src/sign/verify.ts';
 import { run, tempDir } from './helpers/tools.ts';
+import { signFieldByHand } from './helpers/craft.ts';
 import {
   AQB_EXAMPLE,
   SGB2_EXAMPLE,
@@ -337,7 +338,10 @@ describe('tamper tests, each detected by zv verify (non-zero exit, the reason na
       field.set('Rect', new PdfArray([0, 0, 595, 842].map((n) => PdfNumber.of(n))));
       field.set('AP', PdfDict.of({ N: boxAppearance(pdf, 595, 842) }));
     });
-    const tampered = (await signWith(store, forged, 'partner:1')).bytes;
+    // Zielwerk's signer refuses the doctored document; a tool that does not check signs it.
+    await assert.rejects(signWith(store, forged, 'partner:1'), /changed since Zielwerk generated it beyond signatures .*sig-partner-1\): changed: \/AP, \/Rect/);
+    const landraetin = await store.identityFor({ name: 'Nicole Rathgeber', role: 'Landrätin', organisation: 'Werra-Meißner-Kreis' });
+    const tampered = await signFieldByHand(forged, { field: 1, certificate: landraetin.certificate, privateKey: landraetin.privateKey, chain: landraetin.chain, bbox: [0, 0, 595, 842] });
     const r = await verify(tampered);
     assertDetected(r, /ministry:1: modified after signature: object \d+ \(signature field sig-partner-1\) signature appearance moved outside its signature slot/, 'enlarged widget');
     assert.equal(r.signatures[0]!.status, 'invalid');

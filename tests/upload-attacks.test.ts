@@ -64,11 +64,16 @@ async function decoyAttack(hide: boolean): Promise<void> {
   const pdf = await PDF.load(cur);
   pdf.getPages()[0]!.dict.set('Contents', pdf.register(new PdfStream([], new TextEncoder().encode('BT /F1 24 Tf 72 700 Td (GEAENDERT: 1.000.000 EUR) Tj ET'))));
   cur = Buffer.from(await pdf.save({ incremental: true }));
-  const prepared = await prepareSignature(cur, { signatory, signer: identitySigner({ certificate: cert, chain: [], privateKey: key, source: 'pkcs12' }) });
-  const out = Buffer.from(prepared.bytes);
-  if (hide) out.write('/ByteRange [00', out.indexOf('/ByteRange [0 ', cur.length, 'latin1'), 'latin1'); // same length: every offset stays
+  // Zielwerk's own signer refuses the doctored draft outright; the attacker's tool does not check.
+  await assert.rejects(prepareSignature(cur, { signatory, signer: identitySigner({ certificate: cert, chain: [], privateKey: key, source: 'pkcs12' }) }), /changed since Zielwerk generated it beyond signatures .*\(page\): changed: \/Contents/);
+  const signed = await signFieldByHand(cur, {
+    certificate: cert,
+    privateKey: key,
+    // same length: every offset stays
+    beforeSeal: hide ? (out) => out.write('/ByteRange [00', out.indexOf('/ByteRange [0 ', cur.length, 'latin1'), 'latin1') : undefined,
+  });
   await refusedAs(
-    seal(out, prepared.contentsStart, prepared.contentsEnd),
+    signed,
     hide ? /mehr verändert als Ihr Unterschriftsfeld|Seiteninhalt verändert|keinen gültigen Byte-Bereich/ : /Beim Signieren wurde mehr verändert als Ihr Unterschriftsfeld: Seite oder Anmerkungen geändert/,
   );
 }

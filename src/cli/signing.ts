@@ -22,6 +22,7 @@ import { SignerError } from '../sign/signer.ts';
 import { UploadRefusedError } from '../sign/external.ts';
 import { openKey, readPemCertificates, type KeyChoice } from '../sign/key-uri.ts';
 import { DB_FILE } from '../store/db.ts';
+import { registeredDraftOf } from '../store/files.ts';
 import { Store } from '../store/store.ts';
 import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, TrustError } from '../store/trust.ts';
 import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
@@ -196,6 +197,17 @@ function addTrustCommands(program: Command): void {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** The draft the data directory registered that `input` begins with (else the signer re-renders the embedded data). */
+function registeredDraft(dir: string, input: Uint8Array): Uint8Array | undefined {
+  if (!existsSync(resolve(dir, DB_FILE))) return undefined;
+  const store = Store.open({ dataDir: dir, skipSweep: true });
+  try {
+    return registeredDraftOf(store.db, dir, input);
+  } finally {
+    store.close();
+  }
+}
+
 export function addSigningCommands(program: Command, setExit: (code: number) => void): void {
   addTrustCommands(program);
   const keys = program.command('keys').description('the key store: local demo CA, signatory certificates, PKCS#12 import');
@@ -304,6 +316,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       const result = await withKey(opts, async (key) => {
         const store = key.signer ? undefined : openKeyStore(dataDir(opts.data));
         return signAgreement(input, {
+          draft: registeredDraft(dataDir(opts.data), input),
           signatory: opts.signatory,
           signer: key.signer ?? ((person, at) => store!.signerFor(person, { at })),
           place: opts.place,

@@ -750,8 +750,11 @@ export class SigningService {
   private async prepareStep(snap: Snapshot, signatory: SignatoryRow, opts: SignOptions, signer?: Signer): Promise<PreparedStep> {
     const currentFile = fileById(this.db, snap.envelope.current_file_id);
     const before = readStoredFile(this.store.dataDir, currentFile);
+    // The draft as generated and registered: the document's first revision must be exactly it.
+    const draft = currentFile.id === snap.agreement.pdf_file_id ? before : readStoredFile(this.store.dataDir, fileById(this.db, snap.agreement.pdf_file_id));
     const signingTime = this.store.clock();
     const prepared = await prepareSignature(before, {
+      draft,
       signatory: parseSignatoryRef(signatory.ref),
       signer: signer ?? ((person, at) => this.keys.signerFor(person, { at })),
       place: opts.place,

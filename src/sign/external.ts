@@ -148,6 +148,10 @@ export async function checkExternalSignature(
 
   const trust = Array.isArray(opts.trust) ? { trust: opts.trust } : opts.trust;
   const report = await verifyAgreement(upload, { ...trust, skipReproduction: true });
+  const foreign = report.signatures.find((s) => s.field === mine.entry.fieldName)?.foreignContent ?? [];
+  if (foreign.length) {
+    throw new UploadRefusedError(`Die signierte Datei enthält, was Zielwerk nicht erzeugt (${foreign.map(germanChange).join('; ')}). Bitte signieren Sie das zugesandte Dokument ohne weitere Änderungen.`, 'disallowed-change');
+  }
   if (report.problems.length) throw new UploadRefusedError(`Die Datei ist nicht einwandfrei: ${report.problems.join('; ')}.`, 'disallowed-change');
   const mineReport = report.signatures.find((s) => s.field === mine.entry.fieldName);
   if (!mineReport) throw new UploadRefusedError('Die neue Unterschrift ließ sich nicht lesen.', 'invalid-signature');

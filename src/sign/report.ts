@@ -26,6 +26,7 @@ const L = {
     validAt: 'Zertifikat gültig zum Signaturzeitpunkt',
     covers: 'Umfasst das ganze Dokument',
     unchanged: 'Seitdem unverändert (nur erlaubte Ergänzungen)',
+    generatorOnly: 'Signierte Fassung enthält nur, was Zielwerk erzeugt (keine Überlagerung, kein Zusatzfeld, kein verstecktes Objekt)',
     later: 'spätere Signaturen/Ergänzungen',
     pending: 'Noch nicht unterzeichnet',
     reproduction: 'Inhalt entspricht den eingebetteten Daten',
@@ -68,6 +69,7 @@ const L = {
     validAt: 'Certificate valid at signing time',
     covers: 'Covers the whole document',
     unchanged: 'Unchanged since (allowed additions only)',
+    generatorOnly: 'Signed revision holds only what Zielwerk generates (no overlay, no extra field, no hidden object)',
     later: 'later signatures/additions',
     pending: 'Not signed yet',
     reproduction: 'Content matches the embedded data',
@@ -117,6 +119,7 @@ function signatureLines(s: SignatureReport, i: number, n: number, t: (typeof L)[
     `  ${t.validAt}: ${yn(s.checks.validAtSigningTime)}`,
     `  ${t.covers}: ${yn(s.checks.coversWholeDocument)}${s.allowedChangesAfter ? ` (${s.allowedChangesAfter} ${t.later})` : ''}`,
     `  ${t.unchanged}: ${yn(s.checks.unchangedSince)}`,
+    `  ${t.generatorOnly}: ${yn(s.checks.onlyGeneratorContent)}`,
   );
   for (const p of s.problems) out.push(`  ! ${p}`);
   return out;

@@ -14,11 +14,18 @@ export function recompose(doc: AgreementPdf): ComposedAgreement {
   if (!doc.input) throw new AgreementPdfError('the PDF carries no embedded input JSON');
   const data = parseJsonBytes(doc.input.bytes, doc.input.name);
   const meta = doc.pdf.getMetadata();
-  // The generator records the edition as keyword "Fassung <edition>" and the agreement date as CreationDate.
-  const edition = meta.keywords?.map((k) => /^Fassung (\d{4})$/.exec(k.trim())?.[1]).find(Boolean);
+  const edition = recordedEdition(doc);
   const input = parseAgreementInput(data, doc.input.name);
   const today = meta.creationDate ? meta.creationDate.toISOString().slice(0, 10) : undefined;
   return composeAgreement(edition && !input.edition ? { ...input, edition } : input, { today, sourceBytes: doc.input.bytes });
+}
+
+/**
+ * The template edition the generator recorded as keyword "Fassung <edition>". @libpdf/core splits
+ * /Keywords at white space ("Fassung", "2023"), so the words are joined again first.
+ */
+export function recordedEdition(doc: AgreementPdf): string | undefined {
+  return /(?:^|[\s,])Fassung\s+(\d{4})\b/.exec((doc.pdf.getMetadata().keywords ?? []).join(' '))?.[1];
 }
 
 /** The printed place ("<place>, den") of each party's column. */

@@ -18,7 +18,11 @@ import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfString } from '@libpdf/c
 import { formatDate } from '../compose/format.ts';
 import { isValidIsoDate } from '../model/agreement.ts';
 // The stamp's date uses the agreement's body size; /M uses the renderer's UTC PDF date format.
-import { BODY_SIZE, pdfDate } from '../render/pdf/index.ts';
+import { BODY_SIZE, pdfDate, renderPdf } from '../render/pdf/index.ts';
+import { CREATOR_TOOL } from '../render/pdf/pdfa.ts';
+import { diffRevisions } from './revisions.ts';
+import { foreignContent } from './foreign.ts';
+import type { ComposedAgreement } from '../compose/index.ts';
 import { AgreementPdfError, deref, findField, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
 import type { AgreementPdf, SignatoryRef, SignatureFieldState } from './agreement-pdf.ts';
 import { assembleSignedData, sha256, signatureAlgorithmIdentifier, signatureTimestampAttribute, signedAttributesFor } from './cms.ts';
@@ -50,6 +54,12 @@ export interface SignOptions {
   signingTime?: Date;
   /** What the signature will be (see verify.ts expectedLevel), for the stamp's label; the key store is always simple. */
   stampLevel?: Level;
+  /**
+   * The draft Zielwerk generated for this agreement, as registered in the store: the PDF's first
+   * revision must be exactly these bytes. Without it the embedded data is re-rendered and must
+   * give the first revision byte for byte.
+   */
+  draft?: Uint8Array;
 }
 
 /** The stamp says what the signature is. */
@@ -144,6 +154,28 @@ export function stampGeometry(doc: AgreementPdf, field: SignatureFieldState): { 
   return { slot, dateSlot, rect: dateSlot ? union(slot, dateSlot.rect as Rect) : slot };
 }
 
+/**
+ * Only our own drafts get signed (shadow attacks): the first revision must be the registered draft
+ * or what the embedded data renders to, byte for byte; everything after it only signatures
+ * filling their fields — no overlay annotation, no extra field, no hidden object.
+ */
+async function checkOwnDraft(input: Uint8Array, doc: AgreementPdf, composed: ComposedAgreement, registered?: Uint8Array): Promise<void> {
+  const draft = registered ?? (await renderPdf(composed.tree));
+  const origin = registered ? 'the draft registered for this agreement' : `what its embedded data renders to with ${CREATOR_TOOL}`;
+  const prefix = Buffer.from(input.buffer, input.byteOffset, Math.min(input.length, draft.length));
+  if (input.length < draft.length || !prefix.equals(draft)) {
+    throw new SignError(
+      `this PDF's first revision is not a draft Zielwerk generated: it differs from ${origin}. Only Zielwerk's own drafts are signed ` +
+        '(a doctored draft can hide content in overlays, extra form fields or unused objects); generate the agreement anew and sign that; nothing was signed',
+    );
+  }
+  if (input.length === draft.length) return;
+  const changed = diffRevisions(await PDF.load(draft), doc.pdf, doc.metadata.dateSlots).disallowed.map((c) => `${c.object}: ${c.what}`);
+  const foreign = ((await foreignContent(input, doc.metadata.signatories, [input.length], doc.pdf)).get(input.length) ?? []).map((c) => `${c.object}: ${c.what}`);
+  const problems = [...changed, ...foreign];
+  if (problems.length) throw new SignError(`this PDF was changed since Zielwerk generated it beyond signatures in their fields (${problems.join('; ')}); nothing was signed`);
+}
+
 /** Signs one field with one signer: prepare, authorise this one digest, sign, complete. */
 export async function signAgreement(input: Uint8Array, opts: SignOptions): Promise<SignResult> {
   const prepared = await prepareSignature(input, opts);
@@ -220,6 +252,7 @@ export async function prepareSignature(input: Uint8Array, opts: Omit<SignOptions
   } catch (e) {
     throw new SignError(`the agreement's embedded input cannot be read: ${(e as Error).message.replace(/\s*\n\s*/g, '; ')}`);
   }
+  await checkOwnDraft(input, doc, composed, opts.draft);
   const printed = printedPlaces(composed)[entry.party];
   const place = (opts.place ?? printed).trim();
   if (!place) throw new SignError('--place must not be empty');

@@ -12,12 +12,14 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { PDF, PdfDict, PdfStream } from '@libpdf/core';
 import { renderPdf } from '../render/pdf/index.ts';
+import { CREATOR_TOOL } from '../render/pdf/pdfa.ts';
 import { AgreementPdfError, deref, formatSignatoryRef, readAgreementPdf } from './agreement-pdf.ts';
 import type { AgreementPdf, SignatureFieldState } from './agreement-pdf.ts';
 import { parseCades } from './cms.ts';
 import type { ParsedCades } from './cms.ts';
-import { recompose } from './reproduce.ts';
+import { recompose, recordedEdition } from './reproduce.ts';
 import { diffRevisions } from './revisions.ts';
+import { foreignContent } from './foreign.ts';
 import type { Change } from './revisions.ts';
 import { STAMP_DATE_KEY } from './sign.ts';
 import { certifiedName, namesSignatory, purposeProblem, qcStatements, subjectNames, validatePath } from './certs.ts';
@@ -68,8 +70,12 @@ export interface SignatureReport {
     timestamp: boolean | null;
     coversWholeDocument: boolean;
     unchangedSince: boolean;
+    /** The signed revision holds only what the generator makes: the planned signature fields, their widgets, no unused objects. */
+    onlyGeneratorContent: boolean;
   };
   changesAfter: Change[];
+  /** What the signed revision holds that Zielwerk's generator does not make (shadow-attack material). */
+  foreignContent: Change[];
   allowedChangesAfter: number;
   problems: string[];
   /** ETSI EN 319 102-1 result; `status` is the same verdict in a word. */
@@ -90,8 +96,12 @@ export interface VerifyReport {
   sha256: string;
   signatures: SignatureReport[];
   pending: { signatory: string; name: string; role: string }[];
-  /** Informational: whether the embedded data re-renders to the page content (never a condition of validity). */
-  reproduction: { status: 'match' | 'mismatch' | 'unavailable'; detail: string };
+  /**
+   * Informational: whether the embedded data re-renders to the page content (never a condition of
+   * validity). `edition` is the template edition the document records, `generator` the Zielwerk that
+   * made it (its /Creator), `renderer` the one that re-rendered it now.
+   */
+  reproduction: { status: 'match' | 'mismatch' | 'unavailable'; detail: string; edition?: string; generator?: string; renderer?: string };
   problems: string[];
   verdict: Status;
   /** § 3a Abs. 2 VwVfG: every planned signatory signed with a qualified signature that passed. */
@@ -144,6 +154,7 @@ async function verifySignature(
   doc: AgreementPdf,
   final: PDF,
   trust: Trust,
+  foreign: Map<number, Change[]>,
 ): Promise<SignatureReport> {
   const sig = field.signature!;
   const problems: string[] = [];
@@ -168,8 +179,10 @@ async function verifySignature(
       timestamp: null,
       coversWholeDocument: false,
       unchangedSince: false,
+      onlyGeneratorContent: false,
     },
     changesAfter: [],
+    foreignContent: [],
     allowedChangesAfter: 0,
     problems,
     indication: 'TOTAL_FAILED',
@@ -256,9 +269,12 @@ async function verifySignature(
   report.signer = { name: certified, organisation: names.organisation, matchesPlanned: namesSignatory(names, field.entry.name) };
   if (!report.signer.matchesPlanned) problems.push(`unterschrieben von ${certified ?? 'einem Zertifikat ohne Namen'} statt ${field.entry.name}`);
 
-  // 4. Coverage and what changed afterwards.
+  // 4. Coverage, what the signed revision holds besides the generator's objects, and what changed afterwards.
   const end = b + c;
   report.checks.coversWholeDocument = end === bytes.length;
+  report.foreignContent = foreign.get(end) ?? [];
+  report.checks.onlyGeneratorContent = report.foreignContent.length === 0;
+  for (const f of report.foreignContent) problems.push(`in the signed revision: ${f.object} — ${f.what}`);
   try {
     const signedRevision = end === bytes.length ? final : await PDF.load(bytes.subarray(0, end));
     const diff = end === bytes.length ? { allowed: [], disallowed: [] } : diffRevisions(signedRevision, final, doc.metadata.dateSlots);
@@ -284,6 +300,8 @@ function indicate(r: SignatureReport, pathSub: SubIndication | null, purpose: st
   if (!c.integrity) return ['TOTAL_FAILED', 'HASH_FAILURE'];
   if (!c.signature) return ['TOTAL_FAILED', 'SIG_CRYPTO_FAILURE'];
   if (!c.signingCertificateAttribute) return ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
+  // What was signed is not what the generator makes: an overlay, an extra field or a hidden object.
+  if (!c.onlyGeneratorContent) return ['TOTAL_FAILED', 'FORMAT_FAILURE'];
   if (!c.unchangedSince) return ['TOTAL_FAILED', 'DISALLOWED_MODIFICATION'];
   if (r.signer && !r.signer.matchesPlanned) return ['TOTAL_FAILED', 'SIGNATORY_MISMATCH'];
   if (purpose) return ['TOTAL_FAILED', 'SIG_CONSTRAINTS_FAILURE'];
@@ -356,18 +374,25 @@ export function pageContents(pdf: PDF): string[] {
 }
 
 async function checkReproduction(doc: AgreementPdf, render: (doc: AgreementPdf) => Promise<Uint8Array>): Promise<VerifyReport['reproduction']> {
+  const meta = doc.pdf.getMetadata();
+  const about = {
+    edition: recordedEdition(doc),
+    generator: meta.creator,
+    renderer: CREATOR_TOOL,
+  };
+  const which = `Fassung ${about.edition ?? '?'}, erzeugt von ${about.generator ?? '?'}, neu gesetzt mit ${about.renderer}`;
   let rendered: Uint8Array;
   try {
     rendered = await render(doc);
   } catch (e) {
-    return { status: 'mismatch', detail: `the embedded input cannot be rendered: ${(e as Error).message}` };
+    return { status: 'mismatch', detail: `the embedded input cannot be rendered: ${(e as Error).message}`, ...about };
   }
   const fresh = pageContents(await PDF.load(rendered));
   const actual = pageContents(doc.pdf);
-  if (fresh.length !== actual.length) return { status: 'mismatch', detail: `the embedded data renders to ${fresh.length} pages, the document has ${actual.length}` };
+  if (fresh.length !== actual.length) return { status: 'mismatch', detail: `the embedded data renders to ${fresh.length} pages, the document has ${actual.length} (${which})`, ...about };
   const differing = actual.map((p, i) => (p === fresh[i] ? 0 : i + 1)).filter(Boolean);
-  if (differing.length) return { status: 'mismatch', detail: `page content differs from the embedded data on page ${differing.join(', ')}` };
-  return { status: 'match', detail: `all ${actual.length} pages reproduce from the embedded input ${doc.input!.name}` };
+  if (differing.length) return { status: 'mismatch', detail: `page content differs from the embedded data on page ${differing.join(', ')} (${which})`, ...about };
+  return { status: 'match', detail: `all ${actual.length} pages reproduce from the embedded input ${doc.input!.name} (${which})`, ...about };
 }
 
 export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): Promise<VerifyReport> {
@@ -389,7 +414,17 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
   const problems: string[] = [];
   if (doc.pdf.recoveredViaBruteForce) problems.push('the PDF structure is damaged (cross-reference table had to be rebuilt)');
   const signatures: SignatureReport[] = [];
-  for (const f of doc.fields) if (f.signature) signatures.push(await verifySignature(bytes, f, doc, doc.pdf, trust));
+  const signedEnds = doc.fields.flatMap((f) => {
+    const [, , b, c] = f.signature ? numbersOf(f.signature, 'ByteRange') : [];
+    return b !== undefined && c !== undefined && Number.isFinite(b + c) ? [b + c] : [];
+  });
+  let foreign: Map<number, Change[]>;
+  try {
+    foreign = await foreignContent(bytes, doc.metadata.signatories, signedEnds, doc.pdf);
+  } catch (e) {
+    foreign = new Map(signedEnds.map((e2) => [e2, [{ object: 'file structure', what: `cannot be read per revision: ${(e as Error).message}` }]]));
+  }
+  for (const f of doc.fields) if (f.signature) signatures.push(await verifySignature(bytes, f, doc, doc.pdf, trust, foreign));
   // Bytes after the newest signature must be a recognisable update with allowed changes only (e.g. DSS);
   // anything else appended is unsigned and unexplained.
   const newest = signatures.find((s) => s.checks.coversWholeDocument);

@@ -115,3 +115,17 @@ export function slug(text: string): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, 60) || 'x';
 }
+
+/**
+ * The registered draft PDF (kind draft-pdf) that `bytes` begins with, if any: what "this is a
+ * draft Zielwerk generated" means for a file signed outside an envelope.
+ */
+export function registeredDraftOf(db: Db, dataDir: string, bytes: Uint8Array): Uint8Array | undefined {
+  const sizes = db.prepare("SELECT DISTINCT size FROM files WHERE kind = 'draft-pdf' AND size <= ?").pluck().all(bytes.length) as number[];
+  for (const size of sizes) {
+    const sha = sha256Hex(bytes.subarray(0, size));
+    const file = db.prepare("SELECT * FROM files WHERE kind = 'draft-pdf' AND size = ? AND sha256 = ?").get(size, sha) as StoredFile | undefined;
+    if (file) return readStoredFile(dataDir, file);
+  }
+  return undefined;
+}

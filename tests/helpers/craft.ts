@@ -30,6 +30,8 @@ export interface CraftOptions {
   bbox?: [number, number, number, number];
   /** /M (default now). */
   m?: string;
+  /** Edits the prepared bytes before the CMS is computed (offsets must stay the same). */
+  beforeSeal?: (out: Buffer) => void;
 }
 
 /** `bytes` plus a hand-made signature in one field. */
@@ -57,5 +59,6 @@ export async function signFieldByHand(bytes: Uint8Array, o: CraftOptions): Promi
   const a = out.indexOf('/Contents <0000', br, 'latin1') + '/Contents '.length;
   const b = out.indexOf('>', a, 'latin1') + 1;
   out.write(`/ByteRange [0 ${a} ${b} ${out.length - b}]`.padEnd(PH.length, ' '), br, 'latin1');
+  o.beforeSeal?.(out);
   return seal(out, a, b, o.certificate, o.privateKey, o.chain);
 }

@@ -11,7 +11,7 @@ import type { DocumentTree } from '../../document/tree.ts';
 import { FONT_STYLES, loadResources } from './fonts.ts';
 import type { FontStyle, Resources } from './fonts.ts';
 import { layoutDocument } from './layout.ts';
-import type { DateSlotBox, Layout, Measurer } from './layout.ts';
+import type { DateSlotBox, Layout, LayoutOptions, Measurer } from './layout.ts';
 import { pageContent } from './draw.ts';
 import type { DrawFont } from './draw.ts';
 import { addSignatureFields } from './fields.ts';
@@ -42,9 +42,10 @@ export function layoutPdf(tree: DocumentTree): Layout {
   return layoutDocument(tree, measurer(loadResources()));
 }
 
-export async function renderPdf(tree: DocumentTree): Promise<Uint8Array> {
+/** Renders the tree; `opts` exist so that a later renderer's choices (e.g. no hyphenation) can be tried against archived documents. */
+export async function renderPdf(tree: DocumentTree, opts: LayoutOptions = {}): Promise<Uint8Array> {
   const res = loadResources();
-  const layout = layoutDocument(tree, measurer(res));
+  const layout = layoutDocument(tree, measurer(res), opts);
 
   const used = new Set<FontStyle>();
   for (const page of layout.pages) for (const item of page.items) if (item.kind === 'text') for (const p of item.pieces) used.add(p.style);

@@ -193,6 +193,13 @@ interface BuiltLine {
 interface Ctx {
   m: Measurer;
   spanSeq: number;
+  /** Soft hyphenation at German pattern points (true unless LayoutOptions turn it off). */
+  hyphenation: boolean;
+}
+
+export interface LayoutOptions {
+  /** Hyphenate body text at German pattern points (default true). */
+  hyphenation?: boolean;
 }
 
 /** Normalises a character for drawing; returns '' to drop it. */
@@ -290,7 +297,7 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
   };
   for (const word of words) {
     const end = word.text.length;
-    const points = breakPoints(word.text).filter((p) => hyphenate || !p.hyphen);
+    const points = breakPoints(word.text).filter((p) => (hyphenate && ctx.hyphenation) || !p.hyphen);
     let from = 0;
     for (;;) {
       const gapStyle = cur.length ? (word.gapStyle ?? 'regular') : null;
@@ -709,8 +716,8 @@ export function paginate(lines: { height: number; spaceBefore: number; breakBefo
 }
 
 /** Lays out the whole document: blocks → flow lines → pages, plus the "Seite X von Y" footers. */
-export function layoutDocument(tree: DocumentTree, m: Measurer): Layout {
-  const ctx: Ctx = { m, spanSeq: 0 };
+export function layoutDocument(tree: DocumentTree, m: Measurer, opts: LayoutOptions = {}): Layout {
+  const ctx: Ctx = { m, spanSeq: 0, hyphenation: opts.hyphenation ?? true };
   const flow = new FlowBuilder(ctx);
   tree.blocks.forEach((b, i) => flow.block(b, i));
   const ranges = paginate(flow.lines);

@@ -14,10 +14,12 @@ import type { DocumentTree, SignatorySlot } from '../../document/tree.ts';
 import type { DateSlotBox } from './layout.ts';
 import type { PlacedSignatureField } from './fields.ts';
 import { num } from './draw.ts';
+import { toolVersion } from '../../paths.ts';
 
 export const ZV_NAMESPACE = 'https://zielwerk.example/ns/1.0/';
 export const PRODUCER = 'Zielwerk PDF renderer (pdf-lib 1.17.1)';
-export const CREATOR_TOOL = 'Zielwerk';
+/** The generator and its version, so that a verifier can say which Zielwerk made the draft. */
+export const CREATOR_TOOL = `Zielwerk ${toolVersion}`;
 
 // ---------------------------------------------------------------------------------------------
 // Determinism helpers
