@@ -286,7 +286,7 @@ describe('check catches tampering (each case on its own copy)', () => {
     const names = Object.keys(cases);
     for (let i = 0; i < names.length; i += 3) {
       const batch = names.slice(i, i + 3);
-      const rs = await Promise.all(batch.map((n) => zv(['archive', 'check', '--data', dirs[n]!])));
+      const rs = await Promise.all(batch.map((n) => zv(['archive', 'check', '--data', dirs[n]!], {}, 180_000)));
       batch.forEach((n, j) => (results[n] = rs[j]!));
     }
   });

@@ -56,7 +56,7 @@ interface ChildResult {
  */
 function signInChild(dataDir: string, link: string, opts: { fault?: string; killAfterMs?: number; killOn?: { dir: string; jitterMs: number } } = {}): Promise<ChildResult> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (k === 'ZV_KEY_KDF_ITERATIONS' || !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k))) env[k] = v;
   env.ZV_KEY_PASSPHRASE = PASSPHRASE;
   if (opts.fault) env.ZV_FAULT = opts.fault;
   const started = performance.now();

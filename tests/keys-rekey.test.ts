@@ -12,10 +12,15 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { unzipSync } from 'fflate';
 import { KeyStore } from '../src/sign/keys.ts';
+import { kdfIterations } from '../src/sign/key-encryption.ts';
 import { verifyAgreement } from '../src/sign/verify.ts';
 import { agreementPdf, AQB_EXAMPLE, PASSPHRASE, signWith, zv } from './helpers/signing.ts';
 import { tempDir } from './helpers/tools.ts';
 import { openService, openYear } from './helpers/year.ts';
+
+// This file checks the production cost, whatever npm test sets for the rest of the suite.
+delete process.env.ZV_KEY_KDF_ITERATIONS;
+const FULL = { ZV_KEY_KDF_ITERATIONS: undefined };
 
 const CA_PASSPHRASE = 'the demo CA has its own secret';
 const klose = { name: 'Kai Klose', role: 'Staatsminister', organisation: 'Hessisches Ministerium für Arbeit, Integration, Jugend und Soziales' };
@@ -88,6 +93,23 @@ test('a store from before 2026-12 is migrated on first use: stronger KDF, CA key
   assert.deepEqual(both.signatures.map((s) => [s.signatory, s.indication]), [['ministry:1', 'TOTAL_PASSED'], ['partner:1', 'TOTAL_PASSED']]);
 });
 
+test('ZV_KEY_KDF_ITERATIONS lowers the cost only outside production; keys written so are re-encrypted with the full count on first use', async (t) => {
+  assert.equal(kdfIterations({}), 600_000);
+  assert.equal(kdfIterations({ ZV_KEY_KDF_ITERATIONS: '2000' }), 2000);
+  assert.equal(kdfIterations({ ZV_KEY_KDF_ITERATIONS: '2000', ZV_ENV: 'production' }), 600_000);
+  assert.throws(() => kdfIterations({ ZV_KEY_KDF_ITERATIONS: '10' }), /ZV_KEY_KDF_ITERATIONS must be a whole number from 1000 to 600000/);
+  const tmp = tempDir('zv-rekey-');
+  t.after(tmp.cleanup);
+  const cheap = KeyStore.open(tmp.dir, PASSPHRASE, CA_PASSPHRASE, { kdfIterations: 2000 });
+  const before = await cheap.identityFor(klose);
+  assert.ok(cheap.status().keys.every((k) => k.protection.iterations === 2000 && !k.upToDate));
+  const notices: string[] = [];
+  const full = KeyStore.open(tmp.dir, PASSPHRASE, CA_PASSPHRASE, { notice: (m) => notices.push(m) });
+  assert.deepEqual((await full.identityFor(klose)).certificate, before.certificate);
+  assert.match(notices.join('\n'), /2 key\(s\) were below current guidance; re-encrypted all with PBKDF2-HMAC-SHA256, 600000 Iterationen/);
+  assert.ok(full.status().keys.every((k) => k.upToDate));
+});
+
 test('an old store in production without ZV_CA_PASSPHRASE is refused with the remedy, and nothing is rewritten', async (t) => {
   const tmp = tempDir('zv-rekey-');
   t.after(tmp.cleanup);
@@ -115,12 +137,12 @@ test('zv keys rekey: new passphrases through environment variables; the old ones
   const env = { ZV_CA_PASSPHRASE: CA_PASSPHRASE };
   await KeyStore.open(tmp.dir, PASSPHRASE, CA_PASSPHRASE).identityFor(klose);
   makeOldFormat(tmp.dir);
-  const listed = await zv(['keys', 'list', '--data', tmp.dir], env);
+  const listed = await zv(['keys', 'list', '--data', tmp.dir], { ...env, ...FULL });
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, /key protection: 0 of 2 private keys with PBKDF2-HMAC-SHA256 ≥ 600 000 iterations; keys\/ca\.key\.pem \(PBKDF2-HMAC-SHA256, 2048 Iterationen, aes-256-cbc\), .*run zv keys rekey/);
   assert.match(listed.stdout, /format before 2026-12/);
 
-  const rekey = await zv(['keys', 'rekey', '--new-passphrase-env', 'NEW_STORE', '--new-ca-passphrase-env', 'NEW_CA', '--data', tmp.dir], { ...env, NEW_STORE: 'a brand-new store secret', NEW_CA: 'a brand-new CA secret' });
+  const rekey = await zv(['keys', 'rekey', '--new-passphrase-env', 'NEW_STORE', '--new-ca-passphrase-env', 'NEW_CA', '--data', tmp.dir], { ...env, ...FULL, NEW_STORE: 'a brand-new store secret', NEW_CA: 'a brand-new CA secret' });
   assert.equal(rekey.code, 0, rekey.stderr);
   assert.match(rekey.stdout, /re-encrypted 1 signatory key\(s\) and the Demo-CA key with PBKDF2-HMAC-SHA256, 600000 Iterationen, aes-256-cbc \(migrated from the format before 2026-12/);
   assert.match(rekey.stdout, /set ZV_KEY_PASSPHRASE to the value of \$NEW_STORE and ZV_CA_PASSPHRASE to the value of \$NEW_CA/);
@@ -129,10 +151,10 @@ test('zv keys rekey: new passphrases through environment variables; the old ones
   const renewed = KeyStore.open(tmp.dir, 'a brand-new store secret', 'a brand-new CA secret');
   assert.ok(await renewed.identityFor(klose));
   assert.ok(await renewed.identityFor(newcomer), 'the CA key works under its new passphrase');
-  const relisted = await zv(['keys', 'list', '--data', tmp.dir], { ZV_KEY_PASSPHRASE: 'a brand-new store secret', ZV_CA_PASSPHRASE: 'a brand-new CA secret' });
+  const relisted = await zv(['keys', 'list', '--data', tmp.dir], { ...FULL, ZV_KEY_PASSPHRASE: 'a brand-new store secret', ZV_CA_PASSPHRASE: 'a brand-new CA secret' });
   assert.match(relisted.stdout, /key protection: 3 of 3 private keys with PBKDF2-HMAC-SHA256 ≥ 600 000 iterations\n/);
 
-  const sameAsStore = await zv(['keys', 'rekey', '--new-ca-passphrase-env', 'NEW_CA', '--data', tmp.dir], { ZV_KEY_PASSPHRASE: 'a brand-new store secret', ZV_CA_PASSPHRASE: 'a brand-new CA secret', NEW_CA: 'a brand-new store secret' });
+  const sameAsStore = await zv(['keys', 'rekey', '--new-ca-passphrase-env', 'NEW_CA', '--data', tmp.dir], { ...FULL, ZV_KEY_PASSPHRASE: 'a brand-new store secret', ZV_CA_PASSPHRASE: 'a brand-new CA secret', NEW_CA: 'a brand-new store secret' });
   assert.equal(sameAsStore.code, 1);
   assert.match(sameAsStore.stderr, /passphrase of its own/);
 });

@@ -68,7 +68,7 @@ describe('levels', () => {
     const r = await verify(await signAll(aqb, [['ministry:1', await identity(qualifiedCa, { cn: 'Kai Klose', qc: QUALIFIED })], ['partner:1', 'keystore']]));
     assert.deepEqual(summary(r), [['ministry:1', 'TOTAL_PASSED', 'qualified'], ['partner:1', 'TOTAL_PASSED', 'simple']]);
     assert.equal(r.writtenForm, false);
-    assert.deepEqual(r.writtenFormReasons, ['Nicole Rathgeber (Landrätin) hat mit einer einfache elektronische Signatur unterzeichnet']);
+    assert.deepEqual(r.writtenFormReasons, ['Nicole Rathgeber (Landrätin) hat mit einer einfachen elektronischen Signatur unterzeichnet']);
     assert.match(r.signatures[1]!.levelReason, /Der Schlüssel liegt auf dem Zielwerk-Server/);
   });
 
@@ -93,7 +93,7 @@ describe('levels', () => {
     assert.equal(all.writtenForm, true, JSON.stringify(all.writtenFormReasons));
     const oneShort = await verify(await signAll(sgb2, [['ministry:1', await q('Barbara Tiemann')], ['partner:1', await q('Andreas Siebert')], ['partner:2', 'keystore']]));
     assert.equal(oneShort.writtenForm, false);
-    assert.deepEqual(oneShort.writtenFormReasons, ['Silke Engler (Erste Kreisbeigeordnete) hat mit einer einfache elektronische Signatur unterzeichnet']);
+    assert.deepEqual(oneShort.writtenFormReasons, ['Silke Engler (Erste Kreisbeigeordnete) hat mit einer einfachen elektronischen Signatur unterzeichnet']);
     const partial = await verify(await signAll(sgb2, [['ministry:1', await q('Barbara Tiemann')], ['partner:1', await q('Andreas Siebert')]]));
     assert.equal(partial.writtenForm, false);
     assert.deepEqual(partial.writtenFormReasons, ['Silke Engler (Erste Kreisbeigeordnete) hat noch nicht unterzeichnet']);

@@ -32,6 +32,7 @@ test('the current renderer reproduces the pages: "Inhalt entspricht den eingebet
   assert.equal(r.reproduction.status, 'match', r.reproduction.detail);
   assert.match(r.reproduction.detail, /\(Fassung 2024, erzeugt von Zielwerk \d+\.\d+\.\d+, neu gesetzt mit Zielwerk \d+\.\d+\.\d+\)/);
   assert.deepEqual([r.reproduction.edition, r.reproduction.generator], ['2024', r.reproduction.renderer]);
+  assert.match(r.reproduction.summary!, /^Inhalt entspricht den eingebetteten Daten \(Fassung 2024, erzeugt von Zielwerk \d+\.\d+\.\d+/);
   assert.deepEqual(r.signatures.map((s) => s.indication), ['TOTAL_PASSED', 'TOTAL_PASSED']);
 });
 
@@ -46,6 +47,7 @@ test('a renderer without hyphenation lays the pages out differently; the signatu
   const r = await verifyAgreement(signed, { trust: [caDer], render: later });
   assert.equal(r.reproduction.status, 'mismatch');
   assert.match(r.reproduction.detail, /page content differs from the embedded data on page/);
+  assert.match(r.reproduction.summary!, /Inhalt weicht von der Neusetzung der eingebetteten Daten ab auf Seite .* – informativ: die Signaturen hängen nicht davon ab/);
   assert.deepEqual(r.signatures.map((s) => [s.signatory, s.indication, s.subIndication]), [['ministry:1', 'TOTAL_PASSED', null], ['partner:1', 'TOTAL_PASSED', null]]);
   assert.equal(r.verdict, 'valid');
   assert.deepEqual(r.problems, [], 'the reproduction finding is not a problem of the document');

@@ -141,7 +141,7 @@ test('the issue flow: minister signs, Landrätin countersigns with an image, ver
   // Key-store signatures are honest about what they are: simple, so the written form is not met.
   assert.match(v.stdout, /Signaturniveau: einfache elektronische Signatur — Der Schlüssel liegt auf dem Zielwerk-Server/);
   assert.match(v.stdout, /Laut Zertifikat: Nicole Rathgeber \(Werra-Meißner-Kreis\) — vorgesehene\/r Unterzeichnende\/r/);
-  assert.match(v.stdout, /Schriftform: Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich: Kai Klose \(Staatsminister\) hat mit einer einfache elektronische Signatur/);
+  assert.match(v.stdout, /Schriftform: Schriftform nicht gewahrt — qualifizierte Signatur oder Papierausfertigung erforderlich: Kai Klose \(Staatsminister\) hat mit einer einfachen elektronischen Signatur/);
   const wf = await zv(['verify', s2, '--require-written-form']);
   assert.equal(wf.code, 1, 'the written form is required only when asked, and then refused for simple signatures');
   const en = await zv(['verify', s2, '--lang', 'en']);

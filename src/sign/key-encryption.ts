@@ -14,6 +14,24 @@ import { promisify } from 'node:util';
 import * as asn1js from 'asn1js';
 
 export const KDF_ITERATIONS = 600_000;
+const MIN_TEST_ITERATIONS = 1000;
+
+/**
+ * The PBKDF2 iteration count for new encryptions: always KDF_ITERATIONS in production
+ * (ZV_ENV or NODE_ENV = production). Outside production ZV_KEY_KDF_ITERATIONS may lower it for
+ * test suites that issue hundreds of keys; a store written so is re-encrypted with the full count
+ * on its first use in production.
+ */
+export function kdfIterations(env: NodeJS.ProcessEnv = process.env): number {
+  if (env.ZV_ENV === 'production' || env.NODE_ENV === 'production') return KDF_ITERATIONS;
+  const given = env.ZV_KEY_KDF_ITERATIONS;
+  if (given === undefined || given === '') return KDF_ITERATIONS;
+  const n = Number(given);
+  if (!Number.isInteger(n) || n < MIN_TEST_ITERATIONS || n > KDF_ITERATIONS) {
+    throw new Error(`ZV_KEY_KDF_ITERATIONS must be a whole number from ${MIN_TEST_ITERATIONS} to ${KDF_ITERATIONS} (it only lowers the cost outside production), got ${JSON.stringify(given)}`);
+  }
+  return n;
+}
 const SALT_BYTES = 16;
 
 const OID = {
@@ -62,11 +80,11 @@ interface Pbes2Pbkdf2 {
 const derive = promisify(pbkdf2);
 
 /** Encrypts a private key as PEM "ENCRYPTED PRIVATE KEY" (PBES2, PBKDF2-HMAC-SHA256 600 000, AES-256-CBC, fresh salt and IV). */
-export async function encryptPrivateKey(key: KeyObject, passphrase: string): Promise<string> {
+export async function encryptPrivateKey(key: KeyObject, passphrase: string, iterations = KDF_ITERATIONS): Promise<string> {
   const plain = key.export({ type: 'pkcs8', format: 'der' });
   const salt = randomBytes(SALT_BYTES);
   const iv = randomBytes(16);
-  const secret = await derive(Buffer.from(passphrase, 'utf8'), salt, KDF_ITERATIONS, 32, 'sha256');
+  const secret = await derive(Buffer.from(passphrase, 'utf8'), salt, iterations, 32, 'sha256');
   const cipher = createCipheriv('aes-256-cbc', secret, iv);
   const encrypted = Buffer.concat([cipher.update(plain), cipher.final()]);
   const algorithm = (oid: string, params?: asn1js.BaseBlock) => new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), ...(params ? [params] : [])] });
@@ -79,7 +97,7 @@ export async function encryptPrivateKey(key: KeyObject, passphrase: string): Pro
             algorithm(
               OID.pbkdf2,
               new asn1js.Sequence({
-                value: [new asn1js.OctetString({ valueHex: salt }), new asn1js.Integer({ value: KDF_ITERATIONS }), new asn1js.Integer({ value: 32 }), algorithm(OID.hmacSha256, new asn1js.Null())],
+                value: [new asn1js.OctetString({ valueHex: salt }), new asn1js.Integer({ value: iterations }), new asn1js.Integer({ value: 32 }), algorithm(OID.hmacSha256, new asn1js.Null())],
               }),
             ),
             algorithm(OID.aes256cbc, new asn1js.OctetString({ valueHex: iv })),

@@ -21,7 +21,7 @@
  * supported: PBMAC1 integrity (OpenSSL 3.4+ -pbmac1_pbkdf2) and public-key integrity mode.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign as signData, X509Certificate, type KeyObject } from 'node:crypto';
-import { decryptPrivateKey, encryptPrivateKey, KDF_ITERATIONS, protectionOf, upToDate, type KeyProtection } from './key-encryption.ts';
+import { decryptPrivateKey, encryptPrivateKey, KDF_ITERATIONS, kdfIterations, protectionOf, upToDate, type KeyProtection } from './key-encryption.ts';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -217,12 +217,15 @@ export class KeyStore {
 
   private readonly keyCache = new Map<string, KeyObject>();
   private devCaNoticed = false;
+  /** Whether this instance has looked for keys below current guidance (once per process). */
+  private protectionChecked = false;
 
   private constructor(
     readonly dir: string,
     private passphrase: string,
     private caPassphrase: string,
     private readonly notice: (message: string) => void,
+    private readonly iterations: number,
   ) {
     if (passphrase && passphrase === caPassphrase) throw new KeyStoreError('the Demo-CA key needs a passphrase of its own: ZV_CA_PASSPHRASE must differ from ZV_KEY_PASSPHRASE');
   }
@@ -234,8 +237,8 @@ export class KeyStore {
    * ("" = not available: certificates already issued still sign, new ones cannot be issued);
    * `notice` hears of the one-time re-encryption of a store written before 2026-12.
    */
-  static open(dataDir: string, passphrase: string, caPassphrase = DEFAULT_DEV_CA_PASSPHRASE, opts: { notice?: (message: string) => void } = {}): KeyStore {
-    return new KeyStore(join(dataDir, 'keys'), passphrase, caPassphrase, opts.notice ?? (() => {}));
+  static open(dataDir: string, passphrase: string, caPassphrase = DEFAULT_DEV_CA_PASSPHRASE, opts: { notice?: (message: string) => void; kdfIterations?: number } = {}): KeyStore {
+    return new KeyStore(join(dataDir, 'keys'), passphrase, caPassphrase, opts.notice ?? (() => {}), opts.kdfIterations ?? kdfIterations());
   }
 
   /** Creates the demo CA if absent (idempotent). Returns whether it was created and its info. */
@@ -420,9 +423,20 @@ export class KeyStore {
     return !existsSync(this.markerPath) && (existsSync(this.caKeyPath) || this.identityFiles().length > 0);
   }
 
-  /** The one-time migration of a store from before 2026-12, on its first use with a passphrase. */
+  /**
+   * The one-time migration of a store from before 2026-12, on its first use with a passphrase; and,
+   * when this instance encrypts with the full count, of keys written below it (by a test setting).
+   */
   private async migrateIfOld(): Promise<void> {
-    if (!this.isOldFormat()) return;
+    if (!this.isOldFormat()) {
+      if (this.protectionChecked || this.iterations < KDF_ITERATIONS) return;
+      this.protectionChecked = true;
+      const weak = this.status().keys.filter((k) => !k.upToDate);
+      if (!weak.length || !this.passphrase || (weak.some((k) => k.kind === 'ca') && !this.caPassphrase)) return;
+      const r = await this.rekeyLocked({});
+      this.notice(`key store ${this.dir}: ${weak.length} key(s) were below current guidance; re-encrypted all with ${r.after}`);
+      return;
+    }
     if (existsSync(this.caKeyPath) && !this.caPassphrase) {
       throw new KeyStoreError(
         `the key store in ${this.dir} has the format before 2026-12: its Demo-CA key is encrypted under the store passphrase with only 2 048 PBKDF2 iterations. ` +
@@ -460,25 +474,25 @@ export class KeyStore {
       count(pem);
       // Before 2026-12 the CA key was under the store passphrase.
       const key = await this.decryptWith(pem, migrated ? this.passphrase : this.caPassphrase, this.caKeyPath, migrated ? 'ZV_KEY_PASSPHRASE' : 'ZV_CA_PASSPHRASE');
-      files.push({ path: this.caKeyPath, text: await encryptPrivateKey(key, caPassphrase) });
+      files.push({ path: this.caKeyPath, text: await encryptPrivateKey(key, caPassphrase, this.iterations) });
     }
     const identities = this.identityFiles();
     for (const path of identities) {
       const stored = readStored(path);
       count(stored.privateKey);
       const key = await this.decryptWith(stored.privateKey, this.passphrase, path, 'ZV_KEY_PASSPHRASE');
-      files.push({ path, text: JSON.stringify({ ...stored, privateKey: await encryptPrivateKey(key, passphrase) }, null, 2) + '\n' });
+      files.push({ path, text: JSON.stringify({ ...stored, privateKey: await encryptPrivateKey(key, passphrase, this.iterations) }, null, 2) + '\n' });
     }
     this.ensureDirs();
     writePrivateFiles([...files, this.markerFile()]);
     this.passphrase = passphrase;
     this.caPassphrase = caPassphrase;
     this.keyCache.clear();
-    return { signatoryKeys: identities.length, caKey: haveCaKey, migrated, before, after: `PBKDF2-HMAC-SHA256, ${KDF_ITERATIONS} Iterationen, aes-256-cbc` };
+    return { signatoryKeys: identities.length, caKey: haveCaKey, migrated, before, after: `PBKDF2-HMAC-SHA256, ${this.iterations} Iterationen, aes-256-cbc` };
   }
 
   private markerFile(): { path: string; text: string } {
-    return { path: this.markerPath, text: JSON.stringify({ format: STORE_FORMAT, kdf: 'PBKDF2-HMAC-SHA256', iterations: KDF_ITERATIONS, cipher: 'aes-256-cbc', caKey: 'ZV_CA_PASSPHRASE' }, null, 2) + '\n' };
+    return { path: this.markerPath, text: JSON.stringify({ format: STORE_FORMAT, kdf: 'PBKDF2-HMAC-SHA256', iterations: this.iterations, cipher: 'aes-256-cbc', caKey: 'ZV_CA_PASSPHRASE' }, null, 2) + '\n' };
   }
 
   /** Writes key files, with the format marker when the store has none yet. */
@@ -549,7 +563,7 @@ export class KeyStore {
     // Both files in one atomic group, so a crash cannot leave a certificate without its key.
     this.writeKeyFiles([
       { path: this.caCertPath, text: toPem('CERTIFICATE', der) },
-      { path: this.caKeyPath, text: await encryptPrivateKey(privateKey, this.caPassphrase) },
+      { path: this.caKeyPath, text: await encryptPrivateKey(privateKey, this.caPassphrase, this.iterations) },
     ]);
   }
 
@@ -624,7 +638,7 @@ export class KeyStore {
   /** A signatory key, encrypted under the store passphrase. */
   private encryptKey(key: KeyObject): Promise<string> {
     this.assertPassphrase();
-    return encryptPrivateKey(key, this.passphrase);
+    return encryptPrivateKey(key, this.passphrase, this.iterations);
   }
 
   /** A signatory key, decrypted with the store passphrase (cached, see KEY_CACHE_SIZE). */

@@ -130,7 +130,7 @@ export function formatReport(r: VerifyReport, lang: Lang): string {
   const lines = [`${t.document}: ${r.title}`, `SHA-256: ${r.sha256}`, `${t.signatures}: ${r.signatures.length}`, ''];
   r.signatures.forEach((s, i) => lines.push(...signatureLines(s, i, r.signatures.length, t), ''));
   if (r.pending.length) lines.push(`${t.pending}: ${r.pending.map((p) => `${p.name} (${p.role}, ${p.signatory})`).join('; ')}`);
-  lines.push(`${t.reproduction} ${t.reproductionNote}: ${r.reproduction.status === 'match' ? t.yes : r.reproduction.status === 'unavailable' ? '–' : t.no} — ${r.reproduction.detail}`);
+  lines.push(`${t.reproduction} ${t.reproductionNote}: ${r.reproduction.status === 'match' ? t.yes : r.reproduction.status === 'unavailable' ? '–' : t.no} — ${(lang === 'de' && r.reproduction.summary) || r.reproduction.detail}`);
   lines.push(`${t.writtenForm}: ${writtenFormText(r)}`);
   if (r.problems.length) {
     lines.push(`${t.problems}:`);

@@ -43,6 +43,12 @@ export const LEVEL_LABELS: Record<Level, string> = {
   advanced: 'fortgeschrittene elektronische Signatur',
   qualified: 'qualifizierte elektronische Signatur',
 };
+/** The same after "mit einer" (dative). */
+const LEVEL_DATIVE: Record<Level, string> = {
+  simple: 'einfachen elektronischen Signatur',
+  advanced: 'fortgeschrittenen elektronischen Signatur',
+  qualified: 'qualifizierten elektronischen Signatur',
+};
 
 const STATUS_OF: Record<Indication, Status> = { TOTAL_PASSED: 'valid', TOTAL_FAILED: 'invalid', INDETERMINATE: 'indeterminate' };
 
@@ -101,7 +107,7 @@ export interface VerifyReport {
    * validity). `edition` is the template edition the document records, `generator` the Zielwerk that
    * made it (its /Creator), `renderer` the one that re-rendered it now.
    */
-  reproduction: { status: 'match' | 'mismatch' | 'unavailable'; detail: string; edition?: string; generator?: string; renderer?: string };
+  reproduction: { status: 'match' | 'mismatch' | 'unavailable'; detail: string; summary?: string; edition?: string; generator?: string; renderer?: string };
   problems: string[];
   verdict: Status;
   /** § 3a Abs. 2 VwVfG: every planned signatory signed with a qualified signature that passed. */
@@ -381,18 +387,22 @@ async function checkReproduction(doc: AgreementPdf, render: (doc: AgreementPdf) 
     renderer: CREATOR_TOOL,
   };
   const which = `Fassung ${about.edition ?? '?'}, erzeugt von ${about.generator ?? '?'}, neu gesetzt mit ${about.renderer}`;
+  const summaryOf = (status: 'match' | 'mismatch', where = '') =>
+    status === 'match'
+      ? `Inhalt entspricht den eingebetteten Daten (${which})`
+      : `Inhalt weicht von der Neusetzung der eingebetteten Daten ab${where} (${which}) – informativ: die Signaturen hängen nicht davon ab`;
   let rendered: Uint8Array;
   try {
     rendered = await render(doc);
   } catch (e) {
-    return { status: 'mismatch', detail: `the embedded input cannot be rendered: ${(e as Error).message}`, ...about };
+    return { status: 'mismatch', detail: `the embedded input cannot be rendered: ${(e as Error).message}`, summary: summaryOf('mismatch', `: die Daten lassen sich nicht setzen (${(e as Error).message})`), ...about };
   }
   const fresh = pageContents(await PDF.load(rendered));
   const actual = pageContents(doc.pdf);
-  if (fresh.length !== actual.length) return { status: 'mismatch', detail: `the embedded data renders to ${fresh.length} pages, the document has ${actual.length} (${which})`, ...about };
+  if (fresh.length !== actual.length) return { status: 'mismatch', detail: `the embedded data renders to ${fresh.length} pages, the document has ${actual.length} (${which})`, summary: summaryOf('mismatch', `: ${fresh.length} statt ${actual.length} Seiten`), ...about };
   const differing = actual.map((p, i) => (p === fresh[i] ? 0 : i + 1)).filter(Boolean);
-  if (differing.length) return { status: 'mismatch', detail: `page content differs from the embedded data on page ${differing.join(', ')} (${which})`, ...about };
-  return { status: 'match', detail: `all ${actual.length} pages reproduce from the embedded input ${doc.input!.name} (${which})`, ...about };
+  if (differing.length) return { status: 'mismatch', detail: `page content differs from the embedded data on page ${differing.join(', ')} (${which})`, summary: summaryOf('mismatch', ` auf Seite ${differing.join(', ')}`), ...about };
+  return { status: 'match', detail: `all ${actual.length} pages reproduce from the embedded input ${doc.input!.name} (${which})`, summary: summaryOf('match'), ...about };
 }
 
 export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): Promise<VerifyReport> {
@@ -454,7 +464,7 @@ function writtenFormOf(signatures: SignatureReport[], pending: VerifyReport['pen
   for (const p of pending) reasons.push(`${p.name} (${p.role}) hat noch nicht unterzeichnet`);
   for (const s of signatures) {
     if (s.indication !== 'TOTAL_PASSED') reasons.push(`die Signatur von ${s.name} (${s.role}) ist nicht gültig (${s.indication}${s.subIndication ? `/${s.subIndication}` : ''})`);
-    else if (s.level !== 'qualified') reasons.push(`${s.name} (${s.role}) hat mit einer ${LEVEL_LABELS[s.level]} unterzeichnet`);
+    else if (s.level !== 'qualified') reasons.push(`${s.name} (${s.role}) hat mit einer ${LEVEL_DATIVE[s.level]} unterzeichnet`);
   }
   if (problems.length && !reasons.length) reasons.push('das Dokument weist Befunde auf');
   if (!signatures.length && !pending.length) reasons.push('keine Signatur');

@@ -73,11 +73,12 @@ export interface CliResult {
 /**
  * Runs `zv` with the test key store passphrase (plus any extra environment; undefined removes a
  * variable). Asynchronous, so that several CLI runs (each pays ~2–3 s of start-up) can overlap.
- * The caller's ZV_* settings are not inherited, nor NODE_TEST_CONTEXT (with it a child runs ~2.5× slower).
+ * The caller's ZV_* settings (but ZV_KEY_KDF_ITERATIONS) are not inherited, nor NODE_TEST_CONTEXT (with it a child runs ~2.5× slower).
  * `stdin`, when given, is written to the child's standard input (e.g. a personal link for "-").
  */
 export function zv(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, stdin?: string): Promise<CliResult> {
-  const inherited = Object.entries(process.env).filter(([k]) => !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k));
+  // ZV_KEY_KDF_ITERATIONS (set by npm test) is passed on: children encrypt keys as cheaply as the suite does.
+  const inherited = Object.entries(process.env).filter(([k]) => k === 'ZV_KEY_KDF_ITERATIONS' || !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k));
   const merged: Record<string, string | undefined> = { ...Object.fromEntries(inherited), ZV_KEY_PASSPHRASE: PASSPHRASE, ...env };
   const clean = Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined));
   const started = performance.now();

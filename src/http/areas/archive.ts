@@ -32,9 +32,9 @@ const STATUSES = ['draft', 'in_signing', 'signed', 'declined', 'cancelled', 'sup
 
 const VERDICT_LABELS: Record<Status, string> = { valid: 'gültig', invalid: 'ungültig', indeterminate: 'unbestimmt' };
 const VERDICT_TEXT: Record<Status, string> = {
-  valid: 'gültig – alle Signaturen sind unversehrt, vertrauenswürdig und das Dokument wurde danach nicht verändert',
-  invalid: 'ungültig – mindestens eine Prüfung ist fehlgeschlagen (siehe Befunde)',
-  indeterminate: 'unbestimmt – die Signaturen sind unversehrt, das Vertrauen in den Aussteller lässt sich aber nicht nachweisen',
+  valid: 'alle Signaturen sind unversehrt, vertrauenswürdig und das Dokument wurde danach nicht verändert',
+  invalid: 'mindestens eine Prüfung ist fehlgeschlagen (siehe Befunde)',
+  indeterminate: 'die Signaturen sind unversehrt, das Vertrauen in den Aussteller lässt sich aber nicht nachweisen',
 };
 
 const FILE_KIND_LABELS: Record<FileKind, string> = {
@@ -331,7 +331,7 @@ function reportView(r: VerifyReport, archived: ArchiveMatch[], opts: { showLinks
     <dt>SHA-256 der Datei</dt><dd class="mono">${r.sha256}</dd>
     ${r.title ? html`<dt>Titel</dt><dd>${r.title}</dd>` : ''}
     ${zw ? html`<dt>Signaturen</dt><dd>${r.signatures.length}${r.pending.length ? html` – noch nicht unterzeichnet: ${r.pending.map((p) => `${p.name} (${p.role})`).join('; ')}` : ''}</dd>
-    <dt>Inhalt entspricht den eingebetteten Daten <span class="hint">(informativ, keine Bedingung der Gültigkeit)</span></dt><dd>${r.reproduction.status === 'match' ? 'ja' : r.reproduction.status === 'mismatch' ? html`<strong class="over">nein</strong>` : 'nicht prüfbar'} – ${r.reproduction.detail}</dd>` : ''}
+    <dt>Inhalt entspricht den eingebetteten Daten <span class="hint">(informativ, keine Bedingung der Gültigkeit)</span></dt><dd>${r.reproduction.status === 'match' ? 'ja' : r.reproduction.status === 'mismatch' ? html`<strong class="over">nein</strong>` : 'nicht prüfbar'} – ${r.reproduction.summary ?? r.reproduction.detail}</dd>` : ''}
   </dl>
   ${r.signatures.length ? signatureRows(r) : ''}
   ${r.problems.length || r.signatures.some((s) => s.problems.length) ? html`<h3>Befunde</h3><ul class="problems">${[...r.problems, ...r.signatures.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))].map((p) => html`<li>${p}</li>`)}</ul>` : ''}
