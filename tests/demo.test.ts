@@ -9,7 +9,12 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { PDF } from '@libpdf/core';
+import { documentTimestamps, hasVri, readDss } from '../src/sign/ltv.ts';
+import { toPem } from './helpers/pki.ts';
 import { join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
 import { listPartners } from '../src/registry/partners.ts';
@@ -17,7 +22,7 @@ import { verifyAgreement } from '../src/sign/verify.ts';
 import { readAgreementPdf } from '../src/sign/agreement-pdf.ts';
 import type { ExportManifest } from '../src/archive/archive.ts';
 import { run, tempDir } from './helpers/tools.ts';
-import { pemToDer, zv, type CliResult } from './helpers/signing.ts';
+import { pemToDer, signaturesIn, zv, ZV, type CliResult } from './helpers/signing.ts';
 
 const tmp = tempDir('zv-demo-');
 const data = join(tmp.dir, 'data');
@@ -43,16 +48,44 @@ let caDer: Uint8Array;
 const signedPdf = (e: BatchEntry) => join(data, 'signatures', '2023', `aqb-2023-${e.partner}`, 'v1', `aqb-2023-${e.partner}.pdf`);
 const protocolPdf = (e: BatchEntry) => join(data, 'signatures', '2023', `aqb-2023-${e.partner}`, 'v1', `aqb-2023-${e.partner}-signaturprotokoll.pdf`);
 
+/** `zv serve` on the data directory: the demo CA's OCSP responder and CRL, where its certificates say they are (pdfsig asks). */
+let server: ChildProcess | null = null;
+let baseUrl = '';
+
+async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
 before(async () => {
-  demo = await zv(['demo', '--data', data], { ZV_KEY_PASSPHRASE: 'test-passphrase-123' }, 150_000);
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  demo = await zv(['demo', '--data', data], { ZV_KEY_PASSPHRASE: 'test-passphrase-123', ZV_BASE_URL: baseUrl }, 150_000);
   assert.equal(demo.code, 0, `zv demo failed (exit ${demo.code}, signal ${demo.signal}):\n${demo.stdout}\n${demo.stderr}`);
   const caPem = join(data, 'keys', 'ca.cert.pem');
   caDer = pemToDer(readFileSync(caPem, 'utf8'));
   mkdirSync(nssDir);
   run('certutil', ['-N', '-d', `sql:${nssDir}`, '--empty-password']);
   run('certutil', ['-A', '-d', `sql:${nssDir}`, '-n', 'zielwerk-demo-ca', '-t', 'CT,C,C', '-i', caPem]);
+  writeFileSync(join(tmp.dir, 'tsa-root.pem'), toPem(new Uint8Array(readFileSync(join(data, 'pki', 'tsa', 'root.cer')))));
+  run('certutil', ['-A', '-d', `sql:${nssDir}`, '-n', 'zielwerk-demo-tsa', '-t', 'CT,C,C', '-i', join(tmp.dir, 'tsa-root.pem')]);
+  server = spawn(process.execPath, [ZV, 'serve', '--data', data, '--port', String(port)], {
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), ZV_KEY_PASSPHRASE: 'test-passphrase-123', ZV_BASE_URL: baseUrl, ZV_ADMIN_PASSWORD: 'demo-admin-password-123' },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${baseUrl}/pki/ca.crl`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 });
-after(() => tmp.cleanup());
+after(() => {
+  server?.kill();
+  tmp.cleanup();
+});
 
 /** The summary table: rows split at the column boundaries given by the dashes line. */
 function summaryTable(stdout: string): Record<string, string>[] {
@@ -121,26 +154,51 @@ test('the 26 final signed PDFs and their Signaturprotokolle exist under signatur
   }
 });
 
-test('pdfsig (NSS trusting the demo CA): every signature of every signed PDF is valid and trusted', () => {
+test('pdfsig (NSS trusting the demo CA, asking its OCSP responder in zv serve): every signature of every signed PDF is valid and trusted', () => {
   for (const e of batch.agreements) {
     const out = run('pdfsig', ['-nssdir', `sql:${nssDir}`, signedPdf(e)], { allowExit: [1, 2, 3, 4] });
     const n = expectedSignatures(e);
+    // The signatures, then the document time-stamp (B-LTA), which pdfsig 22.12 cannot check ("Unimplemented").
     const blocks = out.split(/^Signature #\d+:$/m).slice(1);
-    assert.equal(blocks.length, n, `${e.partner}: ${out}`);
-    for (const b of blocks) {
+    assert.equal(blocks.length, n + 1, `${e.partner}: ${out}`);
+    for (const b of blocks.slice(0, n)) {
+      assert.match(b, /Signature Type: ETSI\.CAdES\.detached/, `${e.partner}: ${b}`);
       assert.match(b, /Signature Validation: Signature is Valid\./, `${e.partner}: ${b}`);
       assert.match(b, /Certificate Validation: Certificate is Trusted\./, `${e.partner}: ${b}`);
     }
-    assert.match(blocks.at(-1)!, /Total document signed/, `${e.partner}: the last signature covers the whole file`);
-    const signers = blocks.map((b) => /Signer Certificate Common Name: (.*)/.exec(b)?.[1]);
+    assert.match(blocks[n]!, /Signature Field Name: zv-timestamp-1/, e.partner);
+    const signers = blocks.slice(0, n).map((b) => /Signer Certificate Common Name: (.*)/.exec(b)?.[1]);
     assert.deepEqual(signers, [...batch.signatories.ministry.map((m) => m.name), ...e.signatories.partner.map((p) => p.name)], e.partner);
+  }
+});
+
+test('every final PDF is B-LTA: a DSS with a VRI per signature, a document time-stamp last, openssl ts -verify accepts it', async () => {
+  for (const e of batch.agreements) {
+    const bytes = new Uint8Array(readFileSync(signedPdf(e)));
+    const pdf = await PDF.load(bytes);
+    const dss = readDss(pdf);
+    const sigs = signaturesIn(bytes);
+    const stamps = documentTimestamps(bytes, pdf);
+    assert.equal(stamps.length, 1, e.partner);
+    const stamp = stamps[0]!;
+    assert.equal(Math.max(...sigs.map((s) => s.byteRange[2] + s.byteRange[3])), stamp.end, `${e.partner}: the document time-stamp is the last signed revision`);
+    for (const s of sigs.filter((x) => x.byteRange[2] + x.byteRange[3] !== stamp.end)) {
+      const contents = Buffer.from(Buffer.from(bytes.subarray(s.byteRange[1] + 1, s.byteRange[2] - 1)).toString('latin1'), 'hex');
+      assert.ok(hasVri(dss.vri, contents), `${e.partner}: VRI for the signature ending at ${s.byteRange[2] + s.byteRange[3]}`);
+    }
+    const d = sigs.find((s) => s.byteRange[2] + s.byteRange[3] === stamp.end)!;
+    const [, a, b, c] = d.byteRange;
+    writeFileSync(join(tmp.dir, 'covered.bin'), Buffer.concat([bytes.subarray(0, a), bytes.subarray(b, b + c)]));
+    writeFileSync(join(tmp.dir, 'token.der'), stamp.token);
+    const out = run('openssl', ['ts', '-verify', '-data', join(tmp.dir, 'covered.bin'), '-in', join(tmp.dir, 'token.der'), '-token_in', '-CAfile', join(tmp.dir, 'tsa-root.pem')]);
+    assert.match(out, /Verification: OK/, e.partner);
   }
 });
 
 test('verifyAgreement (complete, demo CA) says valid for all 26; the embedded input matches the batch', async () => {
   for (const e of batch.agreements) {
     const bytes = new Uint8Array(readFileSync(signedPdf(e)));
-    const report = await verifyAgreement(bytes, { trust: [caDer], requireComplete: true });
+    const report = await verifyAgreement(bytes, { trust: [caDer, new Uint8Array(readFileSync(join(data, 'pki', 'tsa', 'root.cer')))], requireComplete: true });
     assert.equal(report.verdict, 'valid', `${e.partner}: ${JSON.stringify([report.problems, report.signatures.map((s) => s.problems)])}`);
     assert.equal(report.signatures.length, expectedSignatures(e), e.partner);
     assert.equal(report.pending.length, 0, e.partner);

@@ -10,6 +10,7 @@ import { zipSync } from 'fflate';
 import { toolVersion } from '../paths.ts';
 import { formatEuro } from '../compose/format.ts';
 import { verifyAgreement, type VerifyReport } from '../sign/verify.ts';
+import { demoTsaRoot } from '../sign/trust-config.ts';
 import { STATUS_LABELS, getAgreement, type AgreementRow, type AgreementStatus } from '../store/agreements.ts';
 import { fileById, MANAGED_DIRS, readStoredFile, sha256Hex } from '../store/files.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
@@ -185,7 +186,10 @@ export interface ExportManifest {
       signatures: number;
       problems: string[];
       /** Per signature: who, the ETSI indication and the level. */
-      levels?: { signatory: string; name: string; indication: string; subIndication: string | null; level: string }[];
+      levels?: { signatory: string; name: string; indication: string; subIndication: string | null; level: string; pades?: string; timeOfProof?: { at: string; source: string } }[];
+      /** The archive time-stamps (B-LTA) and their verdict at the time of the export. */
+      documentTimestamps?: { field: string; time: string | null; tsa: string | null; status: string }[];
+      verifiedAt?: string;
       /** § 3a Abs. 2 VwVfG met electronically (paper: the written form is the paper original). */
       writtenForm: boolean;
       writtenFormReasons: string[];
@@ -242,7 +246,9 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
             verdict: report.verdict,
             signatures: report.signatures.length,
             problems: [...report.problems, ...report.signatures.flatMap((s) => s.problems)],
-            levels: report.signatures.map((s) => ({ signatory: s.signatory, name: s.name, indication: s.indication, subIndication: s.subIndication, level: s.level })),
+            levels: report.signatures.map((s) => ({ signatory: s.signatory, name: s.name, indication: s.indication, subIndication: s.subIndication, level: s.level, pades: s.pades, timeOfProof: s.timeOfProof })),
+            documentTimestamps: report.documentTimestamps.map((d) => ({ field: d.field, time: d.time, tsa: d.tsa, status: d.status })),
+            verifiedAt: report.verifiedAt,
             writtenForm: report.writtenForm,
             writtenFormReasons: report.writtenFormReasons,
           }
@@ -257,7 +263,9 @@ export async function exportYear(svc: SigningService, opts: { year: number; type
   }
   const demoCa = svc.demoCaDer();
   trust.forEach((der) => {
-    const name = demoCa && sha256Hex(der) === sha256Hex(demoCa) ? 'trust/zielwerk-demo-ca.cer' : `trust/anchor-${sha256Hex(der).slice(0, 16)}.cer`;
+    const tsaRoot = demoTsaRoot(svc.store.dataDir);
+    const name =
+      demoCa && sha256Hex(der) === sha256Hex(demoCa) ? 'trust/zielwerk-demo-ca.cer' : tsaRoot && sha256Hex(der) === sha256Hex(tsaRoot) ? 'trust/zielwerk-demo-tsa.cer' : `trust/anchor-${sha256Hex(der).slice(0, 16)}.cer`;
     zip[name] = der;
     manifest.trust.push({ name, sha256: sha256Hex(der) });
   });

@@ -37,6 +37,8 @@ export interface AuditReportData {
   }[];
   /** The written-form verdict for a completed envelope (German sentence). */
   writtenForm?: { met: boolean; text: string } | null;
+  /** The archive time-stamp that made the completed document PAdES B-LTA. */
+  archiveTimestamp?: { time: string | null; tsa: string | null } | null;
   events: { seq: number; at: string; type: string; typeLabel: string; actor: string; details: string; docBefore: string | null; docAfter: string | null; prevHash: string; hash: string }[];
   chain: { ok: boolean; head: string; text: string };   // e.g. { ok: true, head: '<hex>', text: 'Hash-Kette vollständig und unverändert (12 Ereignisse)' }
 }
@@ -330,6 +332,15 @@ function buildBlocks(data: AuditReportData): Block[] {
   if (data.writtenForm) {
     blocks.push(heading('Schriftform'));
     blocks.push(para(data.writtenForm.text, { style: 'bold', color: data.writtenForm.met ? undefined : RED }));
+  }
+
+  if (data.archiveTimestamp) {
+    blocks.push(heading('Langzeitnachweis (PAdES B-LTA)'));
+    blocks.push(
+      para(
+        `Das unterzeichnete Dokument enthält die Prüfdaten aller Signaturen (Zertifikate, Sperrinformationen) und einen Archivzeitstempel vom ${data.archiveTimestamp.time ? germanDateTime(data.archiveTimestamp.time) : '?'} (${data.archiveTimestamp.tsa ?? 'Zeitstempeldienst unbekannt'}). Es bleibt prüfbar, solange der jeweils letzte Archivzeitstempel gültig ist; „zv archive renew“ erneuert ihn rechtzeitig.`,
+      ),
+    );
   }
 
   // Ereignisse

@@ -209,3 +209,4 @@ export function namesSignatory(n: SubjectNames, planned: string): boolean {
   if (n.givenName && n.surname && normaliseName(`${n.givenName} ${n.surname}`) === want) return true;
   return false;
 }
+

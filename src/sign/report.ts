@@ -45,7 +45,13 @@ const L = {
     mismatch: 'NICHT die vorgesehene Person',
     level: 'Signaturniveau',
     timeOfProof: 'Maßgeblicher Zeitpunkt',
-    sources: { timestamp: 'Zeitstempel', claimed: 'Angabe des Unterzeichners (/M)', verification: 'Zeitpunkt der Prüfung' } as Record<string, string>,
+    sources: { timestamp: 'Signaturzeitstempel', 'document-timestamp': 'Dokumentzeitstempel', verification: 'Zeitpunkt der Prüfung – kein früherer Nachweis' } as Record<string, string>,
+    pades: 'PAdES-Stufe',
+    revocation: 'Sperrstatus',
+    revocationStatus: { good: 'nicht gesperrt', revoked: 'GESPERRT', unknown: 'UNBEKANNT', 'not-checkable': 'nicht prüfbar (keine Sperrinformationsquelle im Zertifikat)' } as Record<string, string>,
+    documentTimestamps: 'Dokumentzeitstempel (Archivzeitstempel)',
+    provenAt: 'nachgewiesen',
+    verifiedAt: 'Geprüft am',
     levels: LEVEL_LABELS as Record<string, string>,
     writtenForm: 'Schriftform',
     reproductionNote: '(informativ; kein Bestandteil der Gültigkeit)',
@@ -88,7 +94,13 @@ const L = {
     mismatch: 'NOT the planned signatory',
     level: 'Level',
     timeOfProof: 'Time relied on',
-    sources: { timestamp: 'time-stamp', claimed: "signer's claim (/M)", verification: 'time of verification' } as Record<string, string>,
+    sources: { timestamp: 'signature time-stamp', 'document-timestamp': 'document time-stamp', verification: 'time of verification – no earlier proof' } as Record<string, string>,
+    pades: 'PAdES level',
+    revocation: 'Revocation',
+    revocationStatus: { good: 'not revoked', revoked: 'REVOKED', unknown: 'UNKNOWN', 'not-checkable': 'not checkable (the certificate names no CRL or OCSP service)' } as Record<string, string>,
+    documentTimestamps: 'Document time-stamps (archive time-stamps)',
+    provenAt: 'proven',
+    verifiedAt: 'Verified at',
     levels: { simple: 'simple electronic signature', advanced: 'advanced electronic signature', qualified: 'qualified electronic signature' } as Record<string, string>,
     writtenForm: 'Written form',
     reproductionNote: '(informational; not part of validity)',
@@ -111,6 +123,11 @@ function signatureLines(s: SignatureReport, i: number, n: number, t: (typeof L)[
   ];
   if (s.timestamp) out.push(`  ${t.timestamp}: ${formatSigningTime(new Date(s.timestamp))} (RFC 3161, ${yn(s.checks.timestamp)})`);
   out.push(`  ${t.timeOfProof}: ${formatSigningTime(new Date(s.timeOfProof.at))} (${t.sources[s.timeOfProof.source]})`);
+  out.push(`  ${t.pades}: ${s.pades}`);
+  for (const r of s.revocation) {
+    const when = r.revokedAt ? ` ${formatSigningTime(new Date(r.revokedAt))}${r.reason ? ` (${r.reason})` : ''}` : '';
+    out.push(`  ${t.revocation}: ${t.revocationStatus[r.status] ?? r.status}${when}${r.source ? ` — ${r.source.toUpperCase()}${r.issuedAt ? ` vom ${formatSigningTime(new Date(r.issuedAt))}` : ''}` : ''} (${r.subject.replace(/^.*?CN=([^,]+).*$/, '$1')})`);
+  }
   out.push(
     `  ${t.integrity}: ${yn(s.checks.integrity)}`,
     `  ${t.cms}: ${yn(s.checks.signature)}`,
@@ -129,6 +146,14 @@ export function formatReport(r: VerifyReport, lang: Lang): string {
   const t = L[lang];
   const lines = [`${t.document}: ${r.title}`, `SHA-256: ${r.sha256}`, `${t.signatures}: ${r.signatures.length}`, ''];
   r.signatures.forEach((s, i) => lines.push(...signatureLines(s, i, r.signatures.length, t), ''));
+  if (r.documentTimestamps.length) {
+    lines.push(`${t.documentTimestamps}:`);
+    for (const d of r.documentTimestamps) {
+      lines.push(`  ${d.field}: ${d.time ? formatSigningTime(new Date(d.time)) : '?'} — ${t.status[d.status]} (${t.provenAt} ${formatSigningTime(new Date(d.proofAt))}; ${d.tsa ?? '?'})`);
+      for (const p of d.problems) lines.push(`    ! ${p}`);
+    }
+    lines.push('');
+  }
   if (r.pending.length) lines.push(`${t.pending}: ${r.pending.map((p) => `${p.name} (${p.role}, ${p.signatory})`).join('; ')}`);
   lines.push(`${t.reproduction} ${t.reproductionNote}: ${r.reproduction.status === 'match' ? t.yes : r.reproduction.status === 'unavailable' ? '–' : t.no} — ${(lang === 'de' && r.reproduction.summary) || r.reproduction.detail}`);
   lines.push(`${t.writtenForm}: ${writtenFormText(r)}`);
@@ -136,6 +161,6 @@ export function formatReport(r: VerifyReport, lang: Lang): string {
     lines.push(`${t.problems}:`);
     for (const p of r.problems) lines.push(`  ! ${p}`);
   }
-  lines.push('', `${t.verdict}: ${t.status[r.verdict]}`);
+  lines.push('', `${t.verifiedAt}: ${formatSigningTime(new Date(r.verifiedAt))}`, `${t.verdict}: ${t.status[r.verdict]}`);
   return lines.join('\n') + '\n';
 }

@@ -153,6 +153,10 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
       allowed.push({ object: label, what: 'appearance of the field being signed redrawn' });
       continue;
     }
+    if (kind(old) === 'array' && kind(cur) === 'array' && appendsOnlyTimestamps(final, before, old, cur)) {
+      allowed.push({ object: label, what: 'document time-stamp field added' });
+      continue;
+    }
     if (kind(old) !== kind(cur) || kind(old) === 'stream' || kind(old) !== 'dict') {
       disallowed.push({ object: label, what: 'content changed' });
       continue;
@@ -179,9 +183,12 @@ export function diffRevisions(signed: PDF, final: PDF, dateSlots: DateSlotEntry[
       else allowed.push({ object: label, what: 'signed by a later signature' });
     } else if (nameOf(o, 'Type') === 'Catalog' && keys.every((k) => k === 'DSS')) {
       allowed.push({ object: label, what: 'validation data (DSS) added' });
-    } else if (o.has('Fields') && keys.every((k) => ['SigFlags', 'DR', 'DA'].includes(k))) {
-      // Signing tools mark the form as signed and may add the fonts of their appearance (/DR, /DA).
-      allowed.push({ object: label, what: 'form marked as signed (/SigFlags) or appearance resources added' });
+    } else if (o.has('Fields') && keys.every((k) => ['SigFlags', 'DR', 'DA', 'Fields'].includes(k)) && (!keys.includes('Fields') || appendsOnlyTimestamps(final, before, o.get('Fields'), c.get('Fields')))) {
+      // Signing tools mark the form as signed and may add the fonts of their appearance (/DR, /DA);
+      // a document time-stamp (B-LTA) adds its own invisible field.
+      allowed.push({ object: label, what: keys.includes('Fields') ? 'document time-stamp field added' : 'form marked as signed (/SigFlags) or appearance resources added' });
+    } else if (nameOf(o, 'Type') === 'Page' && keys.every((k) => k === 'Annots') && appendsOnlyTimestamps(final, before, o.get('Annots'), c.get('Annots'))) {
+      allowed.push({ object: label, what: 'invisible widget of a document time-stamp added to the page' });
     } else {
       disallowed.push({ object: label, what: `changed: /${keys.join(', /')}` });
     }
@@ -234,6 +241,32 @@ function isPageRef(final: PDF, p: PdfObject | undefined): boolean {
   if (!(p instanceof PdfRef)) return false;
   const page = final.getObject(p);
   return page instanceof PdfDict && nameOf(page, 'Type') === 'Page';
+}
+
+/**
+ * Whether `after` is `before` (arrays, or absent) with only new, invisible document time-stamp
+ * fields appended (PAdES B-LTA: /Type /DocTimeStamp, a zero-area widget) — nothing else.
+ */
+function appendsOnlyTimestamps(final: PDF, before: Map<number, PdfObject>, was: PdfObject | undefined, now: PdfObject | undefined): boolean {
+  const items = (o: PdfObject | undefined, resolve: (r: PdfRef) => PdfObject | undefined): PdfObject[] | null => {
+    if (o === undefined) return [];
+    const a = o instanceof PdfRef ? resolve(o) : o;
+    return a && kind(a) === 'array' ? (a as unknown as { toArray(): PdfObject[] }).toArray() : null;
+  };
+  const old = items(was, (r) => before.get(r.objectNumber));
+  const cur = items(now, (r) => final.getObject(r) ?? undefined);
+  if (!old || !cur || cur.length <= old.length) return false;
+  if (old.some((o, i) => canonical(o) !== canonical(cur[i]))) return false;
+  return cur.slice(old.length).every((r) => {
+    if (!(r instanceof PdfRef) || before.has(r.objectNumber)) return false;
+    const w = final.getObject(r);
+    if (!(w instanceof PdfDict) || nameOf(w, 'FT') !== 'Sig') return false;
+    const v = w.get('V');
+    const sig = v instanceof PdfRef ? final.getObject(v) : v;
+    if (!(sig instanceof PdfDict) || nameOf(sig, 'Type') !== 'DocTimeStamp' || nameOf(sig, 'SubFilter') !== 'ETSI.RFC3161') return false;
+    const rect = rectOf(w);
+    return !w.has('Rect') || (!!rect && (rect[0] === rect[2] || rect[1] === rect[3]));
+  });
 }
 
 /** The value of a signed field: a /Sig dictionary with a byte range and contents. */

@@ -23,6 +23,10 @@ import { foreignContent } from './foreign.ts';
 import type { Change } from './revisions.ts';
 import { STAMP_DATE_KEY } from './sign.ts';
 import { certifiedName, namesSignatory, purposeProblem, qcStatements, subjectNames, validatePath } from './certs.ts';
+import { documentTimestamps, hasVri, readDss } from './ltv.ts';
+import type { DocumentTimestamp } from './ltv.ts';
+import { certificateAt, timestampAuthorityAt } from './proof.ts';
+import type { ProofContext, ProofSubIndication, RevocationReport, RevocationSource } from './proof.ts';
 
 export type Status = 'valid' | 'invalid' | 'indeterminate';
 export type Indication = 'TOTAL_PASSED' | 'TOTAL_FAILED' | 'INDETERMINATE';
@@ -35,7 +39,10 @@ export type SubIndication =
   | 'NO_CERTIFICATE_CHAIN_FOUND'
   | 'OUT_OF_BOUNDS_NO_POE'
   | 'SIGNATORY_MISMATCH'
-  | 'DISALLOWED_MODIFICATION';
+  | 'DISALLOWED_MODIFICATION'
+  | ProofSubIndication;
+/** PAdES baseline level a signature has reached (ETSI EN 319 142-1). */
+export type PadesLevel = 'B-B' | 'B-T' | 'B-LT' | 'B-LTA';
 export type Level = 'simple' | 'advanced' | 'qualified';
 
 export const LEVEL_LABELS: Record<Level, string> = {
@@ -93,8 +100,26 @@ export interface SignatureReport {
   level: Level;
   /** Why this level (German, for people). */
   levelReason: string;
-  /** The time the verdict relies on, and where it comes from (a trusted time-stamp, or the signer's claim /M). */
-  timeOfProof: { at: string; source: 'timestamp' | 'claimed' | 'verification' };
+  /**
+   * The time the verdict relies on (ETSI: the proof of existence) and where it comes from: the
+   * signature's own time-stamp, a document time-stamp over it, or only this verification.
+   */
+  timeOfProof: { at: string; source: 'timestamp' | 'document-timestamp' | 'verification' };
+  /** Revocation status of each certificate of the signer's path at the time of proof. */
+  revocation: RevocationReport[];
+  pades: PadesLevel;
+}
+
+export interface DocumentTimestampReport {
+  field: string;
+  /** genTime, ISO. */
+  time: string | null;
+  tsa: string | null;
+  status: Status;
+  /** When it is proven to exist: a newer valid time-stamp's time, or now. */
+  proofAt: string;
+  coversWholeDocument: boolean;
+  problems: string[];
 }
 
 export interface VerifyReport {
@@ -113,6 +138,10 @@ export interface VerifyReport {
   /** § 3a Abs. 2 VwVfG: every planned signatory signed with a qualified signature that passed. */
   writtenForm: boolean;
   writtenFormReasons: string[];
+  /** Document time-stamps (B-LTA), oldest first. */
+  documentTimestamps: DocumentTimestampReport[];
+  /** The time this verification was made at. */
+  verifiedAt: string;
 }
 
 export interface VerifyOptions {
@@ -130,6 +159,10 @@ export interface VerifyOptions {
   requireComplete?: boolean;
   /** Skip re-rendering the embedded input (for callers that only need the signature checks). */
   skipReproduction?: boolean;
+  /** Revocation data when the document's DSS holds none that answers (CRL/OCSP fetcher, the own CA in-process). */
+  revocation?: RevocationSource;
+  /** The time of this verification (default: now). */
+  now?: Date;
 }
 
 interface Trust {
@@ -137,6 +170,11 @@ interface Trust {
   qualified: Set<string>;
   serverHeld: Set<string>;
   demoCa: string | null;
+}
+
+/** What the whole document offers as proof: its DSS, its document time-stamps and when each is proven. */
+interface Evidence extends ProofContext {
+  dts: (DocumentTimestamp & { valid: boolean; proofAt: Date })[];
 }
 
 const fingerprint = (der: Uint8Array) => createHash('sha256').update(der).digest('hex');
@@ -161,6 +199,7 @@ async function verifySignature(
   final: PDF,
   trust: Trust,
   foreign: Map<number, Change[]>,
+  evidence: Evidence,
 ): Promise<SignatureReport> {
   const sig = field.signature!;
   const problems: string[] = [];
@@ -197,7 +236,9 @@ async function verifySignature(
     signer: null,
     level: 'simple',
     levelReason: 'Die Signatur ist nicht gültig.',
-    timeOfProof: { at: new Date().toISOString(), source: 'verification' },
+    timeOfProof: { at: evidence.now.toISOString(), source: 'verification' },
+    revocation: [],
+    pades: 'B-B',
   };
   const m = /^D:(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/.exec(text('M') ?? '');
   const claimed = m ? new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) : null;
@@ -242,32 +283,56 @@ async function verifySignature(
   if (!report.checks.signingCertificateAttribute) problems.push('signing-certificate attribute missing or not matching the certificate (certificate swapped?)');
   if (cades && cms.hasSigningTimeAttribute) problems.push('CMS carries a signingTime attribute (not allowed in PAdES baseline)');
 
-  // 3. Certificate chain and validity at the (proven, else claimed) signing time.
+  // 3. The time of proof: the signature's own time-stamp (itself proven by a document time-stamp
+  // over it, else judged now), else the earliest valid document time-stamp over the signature,
+  // else only now. The claimed /M proves nothing.
   const leaf = new X509Certificate(cms.signerCertificate);
   report.certificate = certInfo(leaf);
   const pool = cms.certificates;
+  const end = b + c;
+  const covering = evidence.dts.filter((d) => d.valid && d.end > end && d.parsed);
+  const dtsProof = covering.length ? covering[0]!.parsed!.genTime : null;
+  let proven: Date | null = null;
+  let proofIndication: SignatureReport['indication'] | null = null;
+  let proofSub: SubIndication | null = null;
   if (cms.timestamp) {
     report.timestamp = cms.timestamp.genTime.toISOString();
-    // A time-stamp proves the time only if its TSA is trusted and certified for time-stamping.
-    const tsaCert = cms.timestamp.tsaCertificate ? new X509Certificate(cms.timestamp.tsaCertificate) : null;
-    const tsaPath = tsaCert ? await validatePath(cms.timestamp.tsaCertificate!, pool, trust.anchors, cms.timestamp.genTime) : null;
-    const tsaOk = !!tsaCert && tsaPath?.result === 'trusted' && (tsaCert.keyUsage ?? []).includes('1.3.6.1.5.5.7.3.8');
-    report.checks.timestamp = cms.timestamp.imprintMatches && cms.timestamp.tokenSignatureValid && tsaOk;
-    if (!cms.timestamp.imprintMatches || !cms.timestamp.tokenSignatureValid) problems.push('the signature time-stamp does not match or does not verify');
-    else if (!tsaOk) problems.push('the time-stamp authority is not trusted for time-stamping (pass its CA with --trust)');
+    if (!cms.timestamp.imprintMatches || !cms.timestamp.tokenSignatureValid) {
+      report.checks.timestamp = false;
+      problems.push('the signature time-stamp does not match or does not verify');
+    } else {
+      const poe = dtsProof ?? evidence.now;
+      const tsa = await timestampAuthorityAt(cms.timestamp.tsaCertificate, pool, cms.timestamp.genTime, poe, evidence, 'signature time-stamp', !dtsProof);
+      problems.push(...tsa.problems);
+      if (tsa.ok) {
+        report.checks.timestamp = true;
+        proven = cms.timestamp.genTime;
+      } else if (tsa.path.result === 'untrusted') {
+        // A TSA nobody configured proves no time (the signature is judged now), but is no failure.
+        problems.push('the signature time-stamp proves no time: its time-stamp authority is not trusted (pass its CA with --trust)');
+      } else if (tsa.indication === 'TOTAL_FAILED') {
+        report.checks.timestamp = false;
+      } else {
+        // A time-stamp that cannot be proven any more is no failure of the signature, only no proof.
+        proofIndication = 'INDETERMINATE';
+        proofSub = tsa.subIndication;
+      }
+    }
   }
-  const proven = report.checks.timestamp && cms.timestamp ? cms.timestamp.genTime : null;
-  const at = proven ?? claimed ?? new Date();
-  report.timeOfProof = { at: at.toISOString(), source: proven ? 'timestamp' : claimed ? 'claimed' : 'verification' };
-  const path = await validatePath(cms.signerCertificate, pool, trust.anchors, at);
+  const at = proven ?? dtsProof ?? evidence.now;
+  report.timeOfProof = { at: at.toISOString(), source: proven ? 'timestamp' : dtsProof ? 'document-timestamp' : 'verification' };
+  const signer = await certificateAt(cms.signerCertificate, pool, at, proven ?? claimed, evidence, 'signature', !proven && !dtsProof);
+  const path = signer.path;
+  report.revocation = signer.revocation;
+  problems.push(...signer.problems);
   report.checks.chain = path.result;
   // Validity at the time of proof is part of path validation; a path that fails only on time says so.
   report.checks.validAtSigningTime = path.subIndication !== 'OUT_OF_BOUNDS_NO_POE' && at >= new Date(leaf.validFrom) && at <= new Date(leaf.validTo);
   if (path.detail) problems.push(path.detail);
-  if (!report.checks.validAtSigningTime && path.subIndication !== 'OUT_OF_BOUNDS_NO_POE') problems.push(`a certificate was not valid at the signing time ${at.toISOString()}`);
-  if (path.subIndication === 'OUT_OF_BOUNDS_NO_POE') problems.push(`a certificate was not valid at the signing time ${at.toISOString()}`);
+  if (!report.checks.validAtSigningTime) problems.push(`the signer's certificate (valid ${leaf.validFrom} – ${leaf.validTo}) is not valid at the time of proof ${at.toISOString()}${proven || dtsProof ? '' : ' and no time-stamp proves an earlier time'}`);
   const purpose = purposeProblem(cms.signerCertificate);
   if (purpose) problems.push(purpose);
+  report.pades = !report.checks.timestamp ? 'B-B' : hasVri(evidence.dss.vri, contents) ? (covering.length ? 'B-LTA' : 'B-LT') : 'B-T';
 
   // The certificate must name the field's planned signatory.
   const names = subjectNames(cms.signerCertificate);
@@ -276,7 +341,6 @@ async function verifySignature(
   if (!report.signer.matchesPlanned) problems.push(`unterschrieben von ${certified ?? 'einem Zertifikat ohne Namen'} statt ${field.entry.name}`);
 
   // 4. Coverage, what the signed revision holds besides the generator's objects, and what changed afterwards.
-  const end = b + c;
   report.checks.coversWholeDocument = end === bytes.length;
   report.foreignContent = foreign.get(end) ?? [];
   report.checks.onlyGeneratorContent = report.foreignContent.length === 0;
@@ -292,7 +356,11 @@ async function verifySignature(
     problems.push(`the signed revision cannot be read: ${(e as Error).message}`);
   }
 
-  const [indication, sub] = indicate(report, path.subIndication, purpose);
+  let [indication, sub] = indicate(report, path.subIndication, purpose);
+  if (indication === 'TOTAL_PASSED' && signer.indication) [indication, sub] = [signer.indication, signer.subIndication];
+  else if (indication === 'INDETERMINATE' && signer.indication === 'TOTAL_FAILED') [indication, sub] = [signer.indication, signer.subIndication];
+  // No proof of existence before the certificate ended, because the time-stamp itself cannot be proven now.
+  if (indication === 'INDETERMINATE' && sub === 'OUT_OF_BOUNDS_NO_POE' && proofIndication) sub = proofSub ?? sub;
   report.indication = indication;
   report.subIndication = sub;
   report.status = STATUS_OF[indication];
@@ -412,7 +480,7 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
     doc = await readAgreementPdf(bytes);
   } catch (e) {
     if (!(e instanceof AgreementPdfError)) throw e;
-    return { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail: e.message }, problems: [e.message], verdict: 'invalid', writtenForm: false, writtenFormReasons: [`kein Zielwerk-Dokument: ${e.message}`] };
+    return { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail: e.message }, problems: [e.message], verdict: 'invalid', writtenForm: false, writtenFormReasons: [`kein Zielwerk-Dokument: ${e.message}`], documentTimestamps: [], verifiedAt: (opts.now ?? new Date()).toISOString() };
   }
   const qualified = opts.qualifiedTrust ?? [];
   const trust: Trust = {
@@ -434,10 +502,13 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
   } catch (e) {
     foreign = new Map(signedEnds.map((e2) => [e2, [{ object: 'file structure', what: `cannot be read per revision: ${(e as Error).message}` }]]));
   }
-  for (const f of doc.fields) if (f.signature) signatures.push(await verifySignature(bytes, f, doc, doc.pdf, trust, foreign));
+  const now = opts.now ?? new Date();
+  const evidence: Evidence = { anchors: trust.anchors, dss: readDss(doc.pdf), revocation: opts.revocation, now, dts: [] };
+  const dtsReports = await judgeDocumentTimestamps(bytes, doc, evidence, problems);
+  for (const f of doc.fields) if (f.signature) signatures.push(await verifySignature(bytes, f, doc, doc.pdf, trust, foreign, evidence));
   // Bytes after the newest signature must be a recognisable update with allowed changes only (e.g. DSS);
   // anything else appended is unsigned and unexplained.
-  const newest = signatures.find((s) => s.checks.coversWholeDocument);
+  const newest = signatures.find((s) => s.checks.coversWholeDocument) ?? evidence.dts.find((d) => d.coversWholeDocument);
   const latest = signatures.at(-1);
   if (latest && !newest && latest.allowedChangesAfter === 0 && latest.changesAfter.length === 0) {
     problems.push('the file continues after the last signature with bytes that no signature covers');
@@ -455,7 +526,38 @@ export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): P
   const verdict: Status =
     problems.length || statuses.includes('invalid') || !signatures.length ? 'invalid' : statuses.includes('indeterminate') ? 'indeterminate' : 'valid';
   const { writtenForm, writtenFormReasons } = writtenFormOf(signatures, pending, problems);
-  return { title: doc.pdf.getMetadata().title ?? '', sha256, signatures, pending, reproduction, problems, verdict, writtenForm, writtenFormReasons };
+  return { title: doc.pdf.getMetadata().title ?? '', sha256, signatures, pending, reproduction, problems, verdict, writtenForm, writtenFormReasons, documentTimestamps: dtsReports, verifiedAt: now.toISOString() };
+}
+
+/**
+ * Document time-stamps, newest first: the newest is judged now, each older one at the time of the
+ * nearest newer valid one (which proves it existed then). A time-stamp whose imprint does not
+ * match means the file changed after it: a finding against the document.
+ */
+async function judgeDocumentTimestamps(bytes: Uint8Array, doc: AgreementPdf, evidence: Evidence, problems: string[]): Promise<DocumentTimestampReport[]> {
+  const found = documentTimestamps(bytes, doc.pdf);
+  const reports: DocumentTimestampReport[] = [];
+  let proofAt: Date | null = null;
+  const judged: Evidence['dts'] = [];
+  for (const d of [...found].reverse()) {
+    const at = proofAt ?? evidence.now;
+    const r: DocumentTimestampReport = { field: d.field, time: d.parsed?.genTime.toISOString() ?? null, tsa: null, status: 'invalid', proofAt: at.toISOString(), coversWholeDocument: d.coversWholeDocument, problems: [...d.problems] };
+    let valid = false;
+    if (d.parsed && !d.problems.length) {
+      if (d.parsed.tsaCertificate) r.tsa = new X509Certificate(d.parsed.tsaCertificate).subject.split('\n').join(', ');
+      const v = await timestampAuthorityAt(d.parsed.tsaCertificate, [], d.parsed.genTime, at, evidence, `document time-stamp ${d.field}`, !proofAt);
+      r.problems.push(...v.problems);
+      valid = v.ok;
+      r.status = v.ok ? 'valid' : v.indication === 'TOTAL_FAILED' ? 'invalid' : 'indeterminate';
+      if (v.ok) proofAt = d.parsed.genTime;
+    } else {
+      problems.push(...d.problems);
+    }
+    judged.unshift({ ...d, valid, proofAt: at });
+    reports.unshift(r);
+  }
+  evidence.dts = judged;
+  return reports;
 }
 
 /** § 3a Abs. 2 VwVfG: met only when every planned signatory of both parties signed qualified, and every signature passed. */

@@ -75,15 +75,18 @@ export interface CliResult {
  * variable). Asynchronous, so that several CLI runs (each pays ~2–3 s of start-up) can overlap.
  * The caller's ZV_* settings (but ZV_KEY_KDF_ITERATIONS) are not inherited, nor NODE_TEST_CONTEXT (with it a child runs ~2.5× slower).
  * `stdin`, when given, is written to the child's standard input (e.g. a personal link for "-").
+ * `at` ("2040-06-01 12:00:00") runs it under faketime at that date.
  */
-export function zv(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, stdin?: string): Promise<CliResult> {
+export function zv(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, stdin?: string, at?: string): Promise<CliResult> {
   // ZV_KEY_KDF_ITERATIONS (set by npm test) is passed on: children encrypt keys as cheaply as the suite does.
   const inherited = Object.entries(process.env).filter(([k]) => k === 'ZV_KEY_KDF_ITERATIONS' || !/^(ZV_|NODE_ENV$|NODE_TEST_CONTEXT$)/.test(k));
   const merged: Record<string, string | undefined> = { ...Object.fromEntries(inherited), ZV_KEY_PASSPHRASE: PASSPHRASE, ...env };
   const clean = Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined));
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ZV, ...args], { env: clean, timeout: timeoutMs, killSignal: 'SIGKILL', stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    // `at`: the whole process lives at that time (libfaketime, Debian's faketime), clocks ticking on from there.
+    const [cmd, argv] = at ? ['faketime', [at, process.execPath, ZV, ...args]] : [process.execPath, [ZV, ...args]];
+    const child = spawn(cmd as string, argv as string[], { env: clean, timeout: timeoutMs, killSignal: 'SIGKILL', stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';

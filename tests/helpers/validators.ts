@@ -32,8 +32,21 @@ export interface PdfsigSignature {
 
 /** pdfsig's verdict per signature (unsigned fields are skipped). */
 export function pdfsig(file: string, nssDir: string): PdfsigSignature[] {
-  // Without -no-ocsp: poppler 22.12 reports a generic certificate error with it; our certificates name no OCSP responder anyway.
-  const out = run('pdfsig', ['-nssdir', `sql:${nssDir}`, file], { allowExit: [1, 2, 3, 4] });
+  // Without -no-ocsp: poppler 22.12 reports a generic certificate error with it. NSS asks the OCSP
+  // responder a certificate names and calls the certificate unusable when none answers.
+  return parsePdfsig(run('pdfsig', ['-nssdir', `sql:${nssDir}`, file], { allowExit: [1, 2, 3, 4] }));
+}
+
+/** The same, without blocking: for an OCSP responder served by the calling process itself. */
+export async function pdfsigAsync(file: string, nssDir: string): Promise<PdfsigSignature[]> {
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('pdfsig', ['-nssdir', `sql:${nssDir}`, file], { timeout: 60_000 }, (err, stdout) => (err && typeof (err as { code?: unknown }).code !== 'number' ? reject(err) : resolve(stdout))),
+  );
+  return parsePdfsig(out);
+}
+
+function parsePdfsig(out: string): PdfsigSignature[] {
   return out
     .split(/\nSignature #\d+:\n/)
     .slice(1)

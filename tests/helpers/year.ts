@@ -14,11 +14,12 @@ export const AQB_BATCH = join(ROOT, 'examples', 'aqb-2023-hessen.json');
 export const CONTACTS_FILE = join(ROOT, 'examples', 'aqb-2023-kontakte.json');
 export const CONTACTS = readContactsFile(CONTACTS_FILE);
 
-export const openService = (dataDir: string) => SigningService.open({ dataDir, passphrase: PASSPHRASE, transport: null, baseUrl: 'https://zielwerk.test' });
+/** `baseUrl` also goes into the certificates' CRL and OCSP addresses (/pki/…). */
+export const openService = (dataDir: string, baseUrl = 'https://zielwerk.test') => SigningService.open({ dataDir, passphrase: PASSPHRASE, transport: null, baseUrl });
 
 /** Generates the AQB 2023 agreements (of `partners`, default all 26) and opens their envelopes. */
-export async function openYear(dataDir: string, partners?: string[]): Promise<number[]> {
-  const svc = openService(dataDir);
+export async function openYear(dataDir: string, partners?: string[], baseUrl?: string): Promise<number[]> {
+  const svc = openService(dataDir, baseUrl);
   try {
     const inputs = (await readAgreementInputs(AQB_BATCH)).filter((r) => !partners || partners.includes(r.partner.id));
     const rows = await generateIntoStore(svc.store, inputs, 'Sachbearbeitung (Test)');

@@ -280,7 +280,7 @@ async function verifyUpload(ctx: AppContext, bytes: Uint8Array) {
     // A PDF the reader chokes on is a finding about the file, not a server error.
     ctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'verification failed');
     const detail = `Die Datei ließ sich nicht als PDF lesen: ${err instanceof Error ? err.message : String(err)}`;
-    report = { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail }, problems: [detail], verdict: 'invalid', writtenForm: false, writtenFormReasons: [detail] };
+    report = { title: '', sha256, signatures: [], pending: [], reproduction: { status: 'unavailable', detail }, problems: [detail], verdict: 'invalid', writtenForm: false, writtenFormReasons: [detail], documentTimestamps: [], verifiedAt: new Date().toISOString() };
   }
   return { report, archived: archivedMatches(ctx, sha256), zielwerkDocument: !notZielwerk(report) };
 }
@@ -288,17 +288,34 @@ async function verifyUpload(ctx: AppContext, bytes: Uint8Array) {
 const yesNo = (v: boolean | null) => (v === null ? '–' : v ? 'ja' : 'nein');
 const CHAIN_LABELS: Record<SignatureReport['checks']['chain'], string> = { trusted: 'ja', untrusted: 'nein (kein vertrauenswürdiger Aussteller)', broken: 'nein (Kette ungültig)' };
 const LEVEL_BADGES: Record<SignatureReport['level'], string> = { qualified: 'signed', advanced: 'in_signing', simple: 'draft' };
+const PROOF_SOURCES: Record<SignatureReport['timeOfProof']['source'], string> = {
+  timestamp: 'nachgewiesen durch Signaturzeitstempel (RFC 3161)',
+  'document-timestamp': 'nachgewiesen durch Dokumentzeitstempel',
+  verification: 'kein Zeitnachweis: Zeitpunkt der Prüfung',
+};
+const REVOCATION_LABELS: Record<string, string> = { good: 'nicht gesperrt', unknown: 'Sperrstatus unbekannt', 'not-checkable': 'Sperrstatus nicht prüfbar' };
+
+function timestampRows(r: VerifyReport): Html {
+  return html`<h3>Dokumentzeitstempel (Archivzeitstempel)</h3>
+<table>
+  <caption class="visually-hidden">Dokumentzeitstempel</caption>
+  <thead><tr><th scope="col">Feld</th><th scope="col">Zeit</th><th scope="col">Zeitstempeldienst</th><th scope="col">nachgewiesen</th><th scope="col">Ergebnis</th></tr></thead>
+  <tbody>${r.documentTimestamps.map(
+    (d) => html`<tr><td class="mono">${d.field}</td><td>${d.time ? dateTime(d.time) : '?'}</td><td>${d.tsa ?? '?'}</td><td>${dateTime(d.proofAt)}</td><td><span class="badge ${d.status === 'valid' ? 'signed' : d.status === 'invalid' ? 'declined' : 'in_signing'}">${VERDICT_LABELS[d.status]}</span>${d.problems.map((p) => html`<br><span class="hint">${p}</span>`)}</td></tr>`,
+  )}</tbody>
+</table>`;
+}
 
 function signatureRows(r: VerifyReport): Html {
   return html`<table>
   <caption class="visually-hidden">Signaturen</caption>
-  <thead><tr><th scope="col">Nr.</th><th scope="col">Unterzeichner</th><th scope="col">Signaturniveau</th><th scope="col">Zeitpunkt</th><th scope="col">Unversehrt</th><th scope="col">Zertifikat vertrauenswürdig</th><th scope="col">Umfasst ganzes Dokument</th><th scope="col">Spätere Änderungen</th><th scope="col">Ergebnis</th></tr></thead>
+  <thead><tr><th scope="col">Nr.</th><th scope="col">Unterzeichner</th><th scope="col">Signaturniveau</th><th scope="col">Maßgeblicher Zeitpunkt, Sperrstatus</th><th scope="col">Unversehrt</th><th scope="col">Zertifikat vertrauenswürdig</th><th scope="col">Umfasst ganzes Dokument</th><th scope="col">Spätere Änderungen</th><th scope="col">Ergebnis</th></tr></thead>
   <tbody>${r.signatures.map(
     (s, i) => html`<tr>
     <td>${i + 1}</td>
     <td>${s.name}${s.role ? html`<br><span class="hint">${s.role}</span>` : ''}${s.signer ? html`<br><span class="hint">laut Zertifikat: ${s.signer.name ?? '?'}${s.signer.organisation ? ` (${s.signer.organisation})` : ''}</span>${s.signer.matchesPlanned ? '' : html`<br><strong class="over">nicht die vorgesehene Person</strong>`}` : ''}</td>
     <td><span class="badge ${LEVEL_BADGES[s.level]}">${LEVEL_LABELS[s.level]}</span><br><span class="hint">${s.levelReason}</span></td>
-    <td>${dateTime(s.timeOfProof.at)}${s.timeOfProof.source === 'timestamp' ? html`<br><span class="hint">Zeitstempel (RFC 3161)</span>` : html`<br><span class="hint">Angabe des Unterzeichners</span>`}</td>
+    <td>${dateTime(s.timeOfProof.at)}<br><span class="hint">${PROOF_SOURCES[s.timeOfProof.source]}; PAdES ${s.pades}</span>${s.revocation.map((x) => html`<br><span class="hint">${x.status === 'revoked' ? html`<strong class="over">gesperrt${x.revokedAt ? ` am ${dateTime(x.revokedAt)}` : ''}</strong>` : REVOCATION_LABELS[x.status]}${x.source ? ` (${x.source.toUpperCase()})` : ''}</span>`)}</td>
     <td>${yesNo(s.checks.integrity && s.checks.signature)}</td>
     <td>${CHAIN_LABELS[s.checks.chain]}</td>
     <td>${yesNo(s.checks.coversWholeDocument)}</td>
@@ -334,6 +351,7 @@ function reportView(r: VerifyReport, archived: ArchiveMatch[], opts: { showLinks
     <dt>Inhalt entspricht den eingebetteten Daten <span class="hint">(informativ, keine Bedingung der Gültigkeit)</span></dt><dd>${r.reproduction.status === 'match' ? 'ja' : r.reproduction.status === 'mismatch' ? html`<strong class="over">nein</strong>` : 'nicht prüfbar'} – ${r.reproduction.summary ?? r.reproduction.detail}</dd>` : ''}
   </dl>
   ${r.signatures.length ? signatureRows(r) : ''}
+  ${r.documentTimestamps.length ? timestampRows(r) : ''}
   ${r.problems.length || r.signatures.some((s) => s.problems.length) ? html`<h3>Befunde</h3><ul class="problems">${[...r.problems, ...r.signatures.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))].map((p) => html`<li>${p}</li>`)}</ul>` : ''}
   <details><summary>Vollständiger Prüfbericht</summary><pre class="report">${formatReport(r, 'de')}</pre></details>
 </section>`;
