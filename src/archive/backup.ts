@@ -1,6 +1,7 @@
 /**
  * Online backup: SQLite's backup API copies a consistent snapshot of the database while other
- * processes keep writing; the files that snapshot registers are immutable once registered, so
+ * processes keep writing; the files that snapshot registers are immutable once registered (an
+ * archive renewal only appends to a signed PDF: the snapshot's state is the file's beginning), so
  * copying them afterwards yields a consistent whole. Keys (encrypted) are included: without the
  * CA certificate the archive's signatures cannot be checked against their trust anchor. The
  * Demo-CA's private key is left out unless asked for: a stolen backup then cannot mint identities,
@@ -34,9 +35,9 @@ export async function backup(svc: SigningService, out: string, opts: { includeCa
     const snapshot = join(work, DB_FILE);
     await svc.store.db.backup(snapshot);
     const snap = new Database(snapshot, { readonly: true });
-    let registered: { path: string; sha256: string }[];
+    let registered: { path: string; sha256: string; size: number }[];
     try {
-      registered = snap.prepare('SELECT path, sha256 FROM files ORDER BY path').all() as { path: string; sha256: string }[];
+      registered = snap.prepare('SELECT path, sha256, size FROM files ORDER BY path').all() as { path: string; sha256: string; size: number }[];
     } finally {
       snap.close();
     }
@@ -50,7 +51,9 @@ export async function backup(svc: SigningService, out: string, opts: { includeCa
         skipped.push(f.path);
         continue;
       }
-      const bytes = new Uint8Array(readFileSync(abs));
+      let bytes = new Uint8Array(readFileSync(abs));
+      // Renewed (zv archive renew) since the snapshot: a renewal only appends, the snapshot's state is its beginning.
+      if (bytes.length > f.size && sha256Hex(bytes) !== f.sha256 && sha256Hex(bytes.subarray(0, f.size)) === f.sha256) bytes = bytes.subarray(0, f.size);
       if (sha256Hex(bytes) !== f.sha256) throw new ArchiveError(`${f.path} does not match its recorded SHA-256; run zv archive check before backing up`);
       entries[f.path] = bytes;
     }
@@ -62,6 +65,13 @@ export async function backup(svc: SigningService, out: string, opts: { includeCa
         if (name === CA_KEY_ENTRY && !opts.includeCaKey) caKeyLeftOut = true;
         else entries[name] = new Uint8Array(readFileSync(abs));
       }
+    }
+    // The instance's PKI state besides the key store: the demo CA's revocation data and the demo TSA
+    // (root, certificates, keys encrypted under the key store passphrase) — without its root the restored
+    // instance trusts neither its time-stamps nor the anchors of its audit chains.
+    const pkiDir = join(svc.store.dataDir, 'pki');
+    if (existsSync(pkiDir)) {
+      for (const abs of walk(pkiDir)) entries[relative(svc.store.dataDir, abs).split(sep).join('/')] = new Uint8Array(readFileSync(abs));
     }
     const zip = zipSync(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, [v, { level: k.endsWith('.pdf') ? 0 : 6 }]])) as never);
     mkdirSync(dirname(out), { recursive: true });

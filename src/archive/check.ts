@@ -1,13 +1,17 @@
 /**
  * `zv archive check`: re-hashes every registered file, verifies every signed PDF (all signatures,
  * trust, changes after signing, complete) and every envelope's audit chain, and cross-checks the
- * chain against the files (the last signature's document hash is the archived PDF's). Read-only.
+ * chain against the files (the last signature's document hash is the archived PDF's), and every
+ * anchor: its time-stamp token, the anchored head still in the chain, the archived PDF the anchored
+ * document or an anchored renewal of it; a completed envelope without an anchor is a problem.
+ * Read-only.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { verifyAgreement } from '../sign/verify.ts';
 import { absolutePath, sha256Hex, type StoredFile } from '../store/files.ts';
 import { listManagedFiles } from '../store/sweep.ts';
 import { readEvents } from '../envelope/audit.ts';
+import { checkAnchors, type AnchoredEnvelope } from '../envelope/anchors.ts';
 import type { EnvelopeRow, SigningService } from '../envelope/service.ts';
 
 export interface CheckReport {
@@ -15,6 +19,8 @@ export interface CheckReport {
   signedPdfs: number;
   envelopes: number;
   events: number;
+  /** Time-stamped anchors checked (envelope heads and renewal runs). */
+  anchors: number;
   problems: string[];
   warnings: string[];
   ok: boolean;
@@ -46,6 +52,7 @@ export async function checkArchive(svc: SigningService, progress?: (done: number
   let events = 0;
   let signedPdfs = 0;
   let done = 0;
+  const anchored: AnchoredEnvelope[] = [];
   for (const e of envelopes) {
     const label = `envelope ${e.id} (${e.file_base} v${e.version})`;
     const trail = readEvents(db, e.id);
@@ -57,6 +64,7 @@ export async function checkArchive(svc: SigningService, progress?: (done: number
     const lastDoc = [...trail].reverse().find((ev) => ev.docAfter)?.docAfter;
     if (current && lastDoc && current.sha256 !== lastDoc) problems.push(`${label}: the current document (${current.path}) is not the one the audit trail names last`);
     if (e.status === 'completed') {
+      anchored.push({ id: e.id, label, events: trail, file: { path: current?.path ?? '?', sha256: current?.sha256 ?? '', bytes: current && intact.has(current.id) ? new Uint8Array(readFileSync(absolutePath(dataDir, current.path))) : null } });
       if (!e.report_file_id) problems.push(`${label}: completed without a Signaturprotokoll`);
       if (current && intact.has(current.id)) {
         signedPdfs++;
@@ -69,5 +77,8 @@ export async function checkArchive(svc: SigningService, progress?: (done: number
     }
     progress?.(++done, envelopes.length);
   }
-  return { files: files.length, signedPdfs, envelopes: envelopes.length, events, problems, warnings, ok: problems.length === 0 };
+  const anchors = await checkAnchors(db, [...trust.trust, ...trust.qualifiedTrust], anchored, { uploadGraceMs: svc.linkDays * 86_400_000 });
+  problems.push(...anchors.problems);
+  warnings.push(...anchors.warnings);
+  return { files: files.length, signedPdfs, envelopes: envelopes.length, events, anchors: anchors.anchors, problems, warnings, ok: problems.length === 0 };
 }

@@ -16,6 +16,7 @@ import { currentAgreements, generateIntoStore, readAgreementInputs, STATUS_LABEL
 import { describeSweep } from '../store/sweep.ts';
 import { download, exportYear, search } from '../archive/archive.ts';
 import { checkArchive } from '../archive/check.ts';
+import { describeItem, describeSummary, renewArchive } from '../archive/renew.ts';
 import { backup, restore } from '../archive/backup.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
 import { addKeyOptions, withKey, type KeyFlags } from './signing.ts';
@@ -41,6 +42,12 @@ function year(v: string): number {
 function isoDate(v: string): string {
   if (!isValidIsoDate(v)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
   return v;
+}
+/** --before: a date (YYYY-MM-DD, the start of that day in UTC) or an ISO instant. */
+function beforeDate(v: string): Date {
+  const d = isValidIsoDate(v) ? new Date(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? new Date(v) : new Date(NaN);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('expected a date YYYY-MM-DD (or an ISO time)');
+  return d;
 }
 function positiveId(v: string): number {
   const n = Number(v);
@@ -365,9 +372,26 @@ export function addStoreCommands(program: Command, setExit: (code: number) => vo
         else {
           for (const w of r.warnings) err(`warning: ${w}`);
           for (const p of r.problems) out(`PROBLEM: ${p}`);
-          out(`${r.files} files re-hashed, ${r.signedPdfs} signed PDFs verified, ${r.envelopes} audit chains (${r.events} events) checked: ${r.ok ? 'no discrepancy' : `${r.problems.length} discrepancies`}`);
+          out(`${r.files} files re-hashed, ${r.signedPdfs} signed PDFs verified, ${r.envelopes} audit chains (${r.events} events) checked: ${r.ok ? 'no discrepancy' : `${r.problems.length} discrepancies`} (with ${r.anchors} time-stamped anchors)`);
         }
         if (!r.ok) setExit(1);
+      }),
+    );
+  archive
+    .command('renew')
+    .description("renew the archive time-stamps: every signed PDF whose newest time-stamp's proof ends before --before gets fresh validation data and a new document time-stamp (an incremental update; audited and anchored); exit 1 if any failed")
+    .option('--before <date>', 'renew when a time-stamp\'s TSA certificate (or its algorithms) ends before this date (default: today + 2 years)', beforeDate)
+    .option('--dry-run', 'only report what is due; change nothing')
+    .option('--json', 'JSON output')
+    .addOption(dataOption())
+    .option('--tsa <url>', 'RFC 3161 time-stamp authority (default: ZV_TSA_URL, else the demo TSA)')
+    .option('--actor <name>', 'who does this (audit)')
+    .action(async (o: { before?: Date; dryRun?: boolean; json?: boolean; data?: string; tsa?: string; actor?: string }) =>
+      withService(o, async (svc) => {
+        const r = await renewArchive(svc, { before: o.before, dryRun: o.dryRun, actor: actorOf(o.actor), onItem: o.json ? undefined : (i) => out(describeItem(i)) });
+        if (o.json) out(JSON.stringify(r, null, 2));
+        else out(describeSummary(r));
+        if (r.failed || r.anchorError) setExit(1);
       }),
     );
   archive

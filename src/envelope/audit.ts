@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   'downloaded',
   'exported',
   'verified',
+  'renewed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -31,6 +32,7 @@ export const EVENT_LABELS: Record<EventType, string> = {
   downloaded: 'Heruntergeladen',
   exported: 'Exportiert',
   verified: 'Geprüft',
+  renewed: 'Archivzeitstempel erneuert',
 };
 
 /** An event before it is chained. */
@@ -59,6 +61,8 @@ export interface AuditEvent {
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** Stable JSON: object keys sorted, so the hash does not depend on insertion order. */
+export const canonicalJson = (value: unknown): string => stable(value);
+
 function stable(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
   if (value && typeof value === 'object') {

@@ -10,6 +10,7 @@ import { Accounts, randomToken } from './accounts.ts';
 import { createApp } from './app.ts';
 import type { AppContext } from './context.ts';
 import { seedDemo } from './demo-seed.ts';
+import { scheduleRenewal, type RenewSchedule, type RenewScheduleOptions } from '../archive/renew-schedule.ts';
 
 export interface ServeOptions {
   dataDir: string;
@@ -22,12 +23,16 @@ export interface ServeOptions {
   /** Where the one-time admin password and demo accounts are printed (never the logger). */
   print?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** The monthly `zv archive renew` (default on; ZV_RENEW_SCHEDULE=off or false turns it off). */
+  renewSchedule?: boolean | RenewScheduleOptions;
 }
 
 export interface Running {
   server: Server;
   ctx: AppContext;
   url: string;
+  /** The monthly archive renewal, when scheduled. */
+  renewal: RenewSchedule | null;
   close(): Promise<void>;
 }
 
@@ -62,15 +67,22 @@ export async function serve(opts: ServeOptions): Promise<Running> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const url = `http://${opts.host && opts.host !== '0.0.0.0' ? opts.host : 'localhost'}:${port}`;
+  const scheduled = opts.renewSchedule ?? !/^(off|false|0|no)$/i.test(env.ZV_RENEW_SCHEDULE ?? '');
+  const renewal = scheduled ? scheduleRenewal(ctx.svc, log, typeof scheduled === 'object' ? scheduled : {}) : null;
   return {
     server,
     ctx,
     url,
+    renewal,
     close: () =>
       new Promise<void>((resolve) => {
+        // No new renewal run from here; one in progress stops after its current file.
+        const stopping = renewal?.stop() ?? Promise.resolve();
         server.close(() => {
-          ctx.svc.close();
-          resolve();
+          void stopping.then(() => {
+            ctx.svc.close();
+            resolve();
+          });
         });
         server.closeAllConnections();
       }),

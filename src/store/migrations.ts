@@ -232,4 +232,18 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE envelopes ADD COLUMN written_form_reasons TEXT;     -- JSON array of German sentences
   UPDATE envelopes SET written_form = 0, written_form_reasons = '["mit dem Key-Store unterzeichnet (einfache elektronische Signaturen)"]' WHERE status = 'completed';
   `,
+  /* 8: audit chains anchored by RFC 3161 time-stamps (an envelope's head at completion; each archive renewal run) */ `
+  CREATE TABLE anchors (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('envelope','renewal')),
+    envelope_id  INTEGER REFERENCES envelopes(id),   -- 'envelope' anchors; NULL for a renewal run
+    subject      TEXT NOT NULL,                      -- canonical JSON of what is anchored
+    digest       TEXT NOT NULL,                      -- SHA-256 (hex) of subject: the token's message imprint
+    token        BLOB NOT NULL,                      -- DER TimeStampToken
+    gen_time     TEXT NOT NULL,                      -- the token's genTime, ISO
+    created_at   TEXT NOT NULL,
+    CHECK ((kind = 'envelope') = (envelope_id IS NOT NULL))
+  );
+  CREATE INDEX anchors_by_envelope ON anchors(envelope_id);
+  `,
 ];
