@@ -4,7 +4,7 @@
  *    (DSS with VRI + document time-stamp + the time-stamp's own validation data).
  * 2. `zv archive renew` over 52 archived agreements (AQB and SGB II 2023, all completed), in-process.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SigningService } from '../src/envelope/service.ts';
@@ -23,11 +23,24 @@ try {
   const svc = SigningService.open({ dataDir: work, passphrase, warn: () => {}, transport: null });
   const inputs = [...(await readAgreementInputs(join(root, 'examples/aqb-2023-hessen.json'))), ...(await readAgreementInputs(join(root, 'examples/sgb2-2023-hessen.json')))];
   const rows = await generateIntoStore(svc.store, inputs, 'bench');
-  const contacts = readContactsFile(join(root, 'examples/aqb-2023-kontakte.json'));
+  // The SGB II signatories the AQB contacts lack get an address of the same shape.
+  const raw = JSON.parse(readFileSync(join(root, 'examples/aqb-2023-kontakte.json'), 'utf8')) as { clerk: unknown; signatories: { party: string; name: string; email: string }[] };
+  const known = new Set(raw.signatories.map((s) => `${s.party}|${s.name}`));
+  const sgb2 = JSON.parse(readFileSync(join(root, 'examples/sgb2-2023-hessen.json'), 'utf8')) as { signatories: { ministry: { name: string }[]; partner?: { name: string }[] }; agreements: { partner: string; signatories?: { partner?: { name: string }[] } }[] };
+  const add = (party: string, name: string) => {
+    if (known.has(`${party}|${name}`)) return;
+    known.add(`${party}|${name}`);
+    raw.signatories.push({ party, name, email: `${name.toLowerCase().normalize('NFD').replace(/[^a-z ]/g, '').replace(/ +/g, '.')}@${party}.example` });
+  };
+  for (const m of sgb2.signatories.ministry) add('ministry', m.name);
+  for (const a of sgb2.agreements) for (const p of a.signatories?.partner ?? sgb2.signatories.partner ?? []) add(a.partner, p.name);
+  const contactsPath = join(work, 'kontakte.json');
+  writeFileSync(contactsPath, JSON.stringify(raw));
+  const contacts = readContactsFile(contactsPath);
   await svc.openEnvelopes(rows.map((r) => r.id), contacts, 'bench');
   const sizes: { draft: number; steps: number[]; final: number; beforeLta: number }[] = [];
   const t0 = performance.now();
-  for (const name of ['Kai Klose']) {
+  for (const name of ['Kai Klose', ...sgb2.signatories.ministry.map((m) => m.name)]) {
     const waiting = svc.awaitingMinistry({ name });
     await svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name });
   }

@@ -9,7 +9,10 @@
  * a fresh snapshot — so two processes using the same link produce exactly one signature.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { linkValidityDays, mailFrom, publicBaseUrl, reminderDays } from '../config.ts';
+import { linkValidityDays, mailFrom, publicBaseUrl, reminderDays, tsaUrl } from '../config.ts';
+import { timestampAuthorityFor } from '../sign/demo-tsa.ts';
+import { addArchivalTimestamp } from '../sign/ltv.ts';
+import { RevocationFetcher } from '../sign/revocation.ts';
 import { formatEuro } from '../compose/format.ts';
 import { readAgreementPdf, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import { recompose } from '../sign/reproduce.ts';
@@ -18,7 +21,7 @@ import type { TimestampAuthority } from '../sign/identity.ts';
 import { SignerError, type Signer, type SignerKind, type SigningSession } from '../sign/signer.ts';
 import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
 import { trustAnchorCertificates } from '../store/trust.ts';
-import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
+import { demoTsaRoot, localFirst, trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 import { checkExternalSignature } from '../sign/external.ts';
 import { expectedLevel, LEVEL_LABELS, verifyAgreement, writtenFormText, type Level } from '../sign/verify.ts';
 import { getAgreement, STATUS_LABELS, type AgreementRow } from '../store/agreements.ts';
@@ -26,6 +29,7 @@ import { absolutePath, fileById, readStoredFile, sha256Hex, slug, type NewFile, 
 import { ConflictError, faultPoint, Store } from '../store/store.ts';
 import type { Clock } from '../store/db.ts';
 import { chainEvents, checkChain, EVENT_LABELS, insertEvents, readEvents, type AuditEvent, type EventDraft } from './audit.ts';
+import { envelopeAnchorSubject, insertAnchor, prepareAnchor, type AnchorDraft } from './anchors.ts';
 import { emailFor, type Contacts } from './contacts.ts';
 import { composeMessage, redact, toEml, transportFromEnv, type NotificationKind, type Transport } from './notify.ts';
 import { renderAuditReport, type AuditReportData } from './report-pdf.ts';
@@ -111,7 +115,10 @@ export interface ServiceOptions {
   passphrase?: string;
   /** The Demo-CA key's passphrase; defaults to ZV_CA_PASSPHRASE with ZV_KEY_PASSPHRASE, else the development default. */
   caPassphrase?: string;
+  /** The TSA of every signature (PAdES B-T) and of the archive time-stamps (B-LTA); default: ZV_TSA_URL, else the data directory's demo TSA (refused in production). */
   tsa?: TimestampAuthority;
+  /** Revocation data for B-LT and verification (default: CRL/OCSP over HTTP with a cache in the data directory; the own demo CA answered in-process). */
+  revocation?: RevocationFetcher;
   /** SMTP transport; null = notifications are written as .eml files to outbox/ (the default without ZV_SMTP_URL). */
   transport?: Transport | null;
   baseUrl?: string;
@@ -218,6 +225,8 @@ interface Plan {
   apply(files: Record<string, StoredFile>, now: string): void;
   /** Renders the audit report from the chained events, when the change ends the envelope. */
   report?: (events: AuditEvent[]) => Promise<NewFile>;
+  /** Time-stamps the chain's new head (before the transaction); the anchor is stored with the events. */
+  anchor?: (events: AuditEvent[]) => Promise<AnchorDraft>;
 }
 
 const MAX_ATTEMPTS = 8;
@@ -233,7 +242,11 @@ export class SigningService {
   readonly linkDays: number;
   readonly remindDays: number;
   readonly from: string;
-  readonly tsa?: TimestampAuthority;
+  private readonly configuredTsa?: TimestampAuthority;
+  private defaultTsa?: TimestampAuthority;
+  readonly revocation: RevocationFetcher;
+  private readonly dataDir: string;
+  private readonly passphrase: string;
 
   private constructor(opts: ServiceOptions) {
     this.store = Store.open({ dataDir: opts.dataDir, clock: opts.clock });
@@ -245,13 +258,27 @@ export class SigningService {
       passphrase = choice.passphrase;
       caPassphrase ??= choice.caPassphrase;
     }
-    this.keys = KeyStore.open(opts.dataDir, passphrase, caPassphrase, { notice: opts.warn });
-    this.transport = opts.transport === undefined ? transportFromEnv() : opts.transport;
     this.baseUrl = opts.baseUrl ?? publicBaseUrl();
+    // Certificates name their CRL and OCSP service under the address the instance serves (/pki/…).
+    this.keys = KeyStore.open(opts.dataDir, passphrase, caPassphrase, { notice: opts.warn, baseUrl: this.baseUrl });
+    this.transport = opts.transport === undefined ? transportFromEnv() : opts.transport;
     this.linkDays = opts.linkDays ?? linkValidityDays();
     this.remindDays = opts.remindDays ?? reminderDays();
     this.from = opts.mailFrom ?? mailFrom();
-    this.tsa = opts.tsa;
+    this.configuredTsa = opts.tsa;
+    this.dataDir = opts.dataDir;
+    this.passphrase = passphrase;
+    this.revocation = opts.revocation ?? new RevocationFetcher({ cacheDir: join(opts.dataDir, 'cache', 'revocation'), local: this.keys.localRevocation() });
+  }
+
+  /**
+   * The TSA every signature is time-stamped by: the configured one, else ZV_TSA_URL, else (not in
+   * production: refused there) the data directory's demo TSA. Asked before anything is signed.
+   */
+  get tsa(): TimestampAuthority {
+    if (this.configuredTsa) return this.configuredTsa;
+    this.defaultTsa ??= timestampAuthorityFor({ dataDir: this.dataDir, url: tsaUrl(), passphrase: this.passphrase, clock: () => this.store.clock() });
+    return this.defaultTsa;
   }
 
   static open(opts: ServiceOptions): SigningService {
@@ -281,12 +308,13 @@ export class SigningService {
   /** Trust anchors for verification: the demo CA (if any) and every anchor added with `zv trust add`. */
   trustAnchors(): Uint8Array[] {
     const ca = this.demoCaDer();
-    return [...(ca ? [ca] : []), ...trustAnchorCertificates(this.store)];
+    const tsaRoot = demoTsaRoot(this.dataDir);
+    return [...(ca ? [ca] : []), ...(tsaRoot ? [tsaRoot] : []), ...trustAnchorCertificates(this.store)];
   }
 
   /** Everything a verification needs to know about trust: anchors (qualified or not) and the keys this server holds. */
   verifyTrust(): TrustConfig {
-    return trustConfig(this.keys, this.store);
+    return { ...trustConfig(this.keys, this.store), revocation: localFirst(this.keys, this.revocation) };
   }
 
   // ───────────────────────────── reading ─────────────────────────────
@@ -761,7 +789,7 @@ export class SigningService {
       date: opts.date,
       backdateReason: opts.backdateReason,
       image: opts.image,
-      tsa: !!this.tsa,
+      tsa: this.tsa,
       signingTime,
       // The stamp says what the signature will be: the key store's are simple; a card's or a provider's as its certificate and our trust say.
       stampLevel: signer ? await expectedLevel(signer, this.verifyTrust(), signingTime) : 'simple',
@@ -774,13 +802,20 @@ export class SigningService {
     const { snap, signatory, currentFile } = step;
     const cert = new X509Certificate(result.certificate);
     const at = result.signingTime.toISOString();
-    const shaBefore = currentFile.sha256;
-    const shaAfter = sha256Hex(result.bytes);
     const remaining = snap.signatories.filter((s) => s.status === 'pending' && s.id !== signatory.id);
     const next = remaining[0];
+    const completed = !next;
+    let archival: { warnings: string[] } | null = null;
+    if (completed) {
+      // The last signature completes the agreement: its validation material (B-LT) and an archive time-stamp (B-LTA).
+      const sealed = await addArchivalTimestamp(result.bytes, { tsa: this.tsa, revocation: this.revocation });
+      result = { ...result, bytes: sealed.bytes };
+      archival = { warnings: sealed.warnings };
+    }
+    const shaBefore = currentFile.sha256;
+    const shaAfter = sha256Hex(result.bytes);
     const a = snap.agreement;
     const dir = `signatures/${a.year}/${a.file_base}/v${a.version}`;
-    const completed = !next;
     const path = completed ? `${dir}/${a.file_base}.pdf` : `${dir}/envelope-${snap.envelope.id}/${signatory.position}-${slug(signatory.ref)}.pdf`;
 
     const after: Snapshot = { ...snap, signatories: snap.signatories.map((s) => (s.id === signatory.id ? { ...s, status: 'signed' as const, signed_at: at } : s)) };
@@ -821,7 +856,22 @@ export class SigningService {
         },
       },
     ];
-    if (completed) events.push({ type: 'completed', actor: 'Zielwerk', at, docAfter: shaAfter, details: { signatures: snap.signatories.length, writtenForm: verified.writtenForm, writtenFormReasons: verified.writtenFormReasons } });
+    if (completed) {
+      const stamp = verified.documentTimestamps.at(-1);
+      events.push({
+        type: 'completed',
+        actor: 'Zielwerk',
+        at,
+        docAfter: shaAfter,
+        details: {
+          signatures: snap.signatories.length,
+          writtenForm: verified.writtenForm,
+          writtenFormReasons: verified.writtenFormReasons,
+          archiveTimestamp: stamp ? { time: stamp.time, tsa: stamp.tsa, status: stamp.status } : null,
+          ...(archival?.warnings.length ? { archiveWarnings: archival.warnings } : {}),
+        },
+      });
+    }
     for (const m of messages) events.push(this.sentEvent(m, at, after.signatories));
 
     let signedPath = path;
@@ -852,6 +902,8 @@ export class SigningService {
         signedPath = files.signed!.path;
       },
       report: completed ? (chained) => this.renderReport(after, chained, 'completed', { path, bytes: result.bytes }) : undefined,
+      // The completed chain's head and the final PDF, time-stamped: a later rewrite of either no longer matches.
+      anchor: completed ? (chained) => prepareAnchor(this.tsa, envelopeAnchorSubject(snap.envelope.id, chained, shaAfter, this.store.now())) : undefined,
     });
     return {
       envelopeId: snap.envelope.id,
@@ -984,6 +1036,7 @@ export class SigningService {
     const events = chainEvents(snap.envelope.id, { count: snap.envelope.event_count, hash: snap.envelope.head_hash }, plan.events);
     const files: Record<string, NewFile> = { ...(plan.files ?? {}) };
     if (plan.report) files.report = await plan.report(events);
+    const anchor = plan.anchor ? await plan.anchor(events) : undefined;
     this.store.write((writer, now) => {
       const cur = this.db.prepare('SELECT rev FROM envelopes WHERE id = ?').get(snap.envelope.id) as { rev: number } | undefined;
       if (!cur || cur.rev !== snap.envelope.rev) throw new ConflictError(`envelope ${snap.envelope.id}`);
@@ -994,6 +1047,7 @@ export class SigningService {
       plan.apply(stored, now);
       if (stored.report) this.db.prepare('UPDATE envelopes SET report_file_id = ? WHERE id = ?').run(stored.report.id, snap.envelope.id);
       insertEvents(this.db, events);
+      if (anchor) insertAnchor(this.db, anchor, now);
       this.db.prepare('UPDATE envelopes SET rev = rev + 1 WHERE id = ?').run(snap.envelope.id);
       faultPoint('commit:before-commit');
     });
@@ -1183,6 +1237,7 @@ export class SigningService {
         hash: e.hash,
       })),
       chain: { ok: chain.ok, head: chain.head, text: chain.ok ? `Hash-Kette vollständig und unverändert (${events.length} Ereignisse)` : `Hash-Kette fehlerhaft: ${chain.problems.join('; ')}` },
+      archiveTimestamp: (completedEvent?.details.archiveTimestamp as { time: string | null; tsa: string | null } | null | undefined) ?? null,
       writtenForm: completedEvent ? { met: !!completedEvent.details.writtenForm, text: writtenFormText({ writtenForm: !!completedEvent.details.writtenForm, writtenFormReasons: (completedEvent.details.writtenFormReasons as string[] | undefined) ?? [] }) } : null,
     };
     const bytes = await renderAuditReport(data);
@@ -1219,6 +1274,11 @@ export function describeDetails(e: AuditEvent): string {
       return d.reason ? `Grund: „${d.reason}“` : 'ohne Angabe eines Grundes';
     case 'completed':
       return `alle ${d.signatures} Unterschriften geleistet${d.writtenForm === undefined ? '' : d.writtenForm ? '; Schriftform elektronisch gewahrt' : '; Schriftform nicht gewahrt'}`;
+    case 'renewed': {
+      const t = d.timestamp as { time?: string; tsa?: string | null } | undefined;
+      const kb = (n: unknown) => `${(Number(n) / 1024).toFixed(1)} KB`;
+      return `neuer Archivzeitstempel${t?.time ? ` vom ${new Date(t.time).toLocaleString('de-DE', { timeZone: 'Europe/Berlin' })}` : ''}${t?.tsa ? ` (${t.tsa.replace(/^CN=([^,]+).*$/, '$1')})` : ''}; ${d.reason ?? ''}; ${kb(d.oldSize)} → ${kb(d.newSize)}`;
+    }
     default:
       return Object.keys(d).length ? JSON.stringify(d) : '';
   }

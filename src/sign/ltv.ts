@@ -131,7 +131,8 @@ export function documentTimestamps(bytes: Uint8Array, pdf: PDF): DocumentTimesta
 export async function addArchivalTimestamp(bytes: Uint8Array, opts: { tsa: TimestampAuthority; revocation: RevocationProvider }): Promise<{ bytes: Uint8Array; warnings: string[] }> {
   const pdf = await PDF.load(bytes);
   const tsa = { timestamp: (digest: Uint8Array) => opts.tsa.timestamp(digest, 'SHA-256') };
-  const result = await pdf.addArchivalData({ timestampAuthority: tsa, revocationProvider: opts.revocation, fieldName: nextTimestampField(pdf) });
+  // 8 KB holds a token with a TSA chain of three certificates; @libpdf/core's 12 KB default adds 8 KB of hex zeros per renewal.
+  const result = await pdf.addArchivalData({ timestampAuthority: tsa, revocationProvider: opts.revocation, fieldName: nextTimestampField(pdf), estimatedSize: 8192 });
   return { bytes: result.bytes, warnings: result.warnings.map((w) => `${w.code}: ${w.message}`) };
 }
 
