@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { unzipSync } from 'fflate';
 import { KeyStore } from '../src/sign/keys.ts';
+import { RevocationFetcher } from '../src/sign/revocation.ts';
 import { kdfIterations } from '../src/sign/key-encryption.ts';
 import { verifyAgreement } from '../src/sign/verify.ts';
 import { agreementPdf, AQB_EXAMPLE, PASSPHRASE, signWith, zv } from './helpers/signing.ts';
@@ -85,7 +86,7 @@ test('a store from before 2026-12 is migrated on first use: stronger KDF, CA key
   assert.equal(new X509Certificate(old.caCertificatePem()).fingerprint256.replace(/:/g, '').toLowerCase(), ca.sha256, 'the trust anchor is unchanged');
 
   // The signature made before the migration still verifies; a new one with the migrated key as well.
-  const trust = { trust: [old.caCertificateDer()], skipReproduction: true };
+  const trust = { trust: [old.caCertificateDer()], skipReproduction: true, revocation: new RevocationFetcher({ local: old.localRevocation() }) };
   const earlier = await verifyAgreement(signedBefore, trust);
   assert.deepEqual(earlier.signatures.map((s) => s.indication), ['TOTAL_PASSED']);
   const signedAfter = (await signWith(old, signedBefore, 'partner:1')).bytes;

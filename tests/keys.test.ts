@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,8 @@ import forge from 'node-forge';
 import { choosePassphrase, DEFAULT_DEV_CA_PASSPHRASE, DEFAULT_DEV_PASSPHRASE, KeyStore, KeyStoreError } from '../src/sign/keys.ts';
 import type { SignatoryPerson } from '../src/sign/identity.ts';
 import { run, tempDir } from './helpers/tools.ts';
+import { encryptPrivateKey } from '../src/sign/key-encryption.ts';
+import { buildOcspRequest, checkRevocation } from '../src/sign/revocation.ts';
 
 const PASS = 'correct horse battery staple';
 const klose: SignatoryPerson = { name: 'Kai Klose', role: 'Staatsminister', organisation: 'Hessisches Ministerium für Arbeit, Integration, Jugend und Soziales' };
@@ -74,7 +76,7 @@ test('init creates the Demo-CA once, with CA extensions, private file modes and 
   assert.equal(first.ca.issuer, first.ca.subject);
   assert.equal(first.ca.source, 'demo-ca');
   const years = (first.ca.notAfter.getTime() - first.ca.notBefore.getTime()) / (365.25 * DAY);
-  assert.ok(years > 19.9 && years < 20.1, `CA validity ${years} years`);
+  assert.ok(years > 29.9 && years < 30.1, `CA validity ${years} years`);
 
   const second = await store.init();
   assert.equal(second.created, false);
@@ -89,7 +91,9 @@ test('init creates the Demo-CA once, with CA extensions, private file modes and 
   const text = run('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'keys', 'ca.cert.pem')]);
   assert.match(text, /Basic Constraints: critical\s+CA:TRUE/);
   assert.match(text, /Key Usage: critical\s+Certificate Sign, CRL Sign/);
-  assert.match(text, /Public-Key: \(2048 bit\)/);
+  assert.match(text, /Public-Key: \(256 bit\)\s+pub:[\s\S]*ASN1 OID: prime256v1/);
+  assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+  assert.equal(first.ca.keyAlgorithm, 'ECDSA P-256');
 
   const key = readFileSync(join(dir, 'keys', 'ca.key.pem'), 'utf8');
   assert.match(key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
@@ -100,7 +104,7 @@ test('init creates the Demo-CA once, with CA extensions, private file modes and 
 test('identityFor issues a certificate once, reuses it, and issues anew when the role changes', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const store = KeyStore.open(dir, PASS);
+  const store = KeyStore.open(dir, PASS, undefined, { baseUrl: 'http://localhost:3000' });
 
   let started = performance.now();
   const first = await store.identityFor(klose); // implicit init
@@ -119,6 +123,13 @@ test('identityFor issues a certificate once, reuses it, and issues anew when the
   const text = run('openssl', ['x509', '-inform', 'DER', '-noout', '-text', '-in', writeTemp(dir, 'klose.der', first.certificate)]);
   assert.match(text, /Key Usage: critical\s+Digital Signature, Non Repudiation/);
   assert.match(text, /Basic Constraints: critical\s+CA:FALSE/);
+  // As a real CA issues them: ECDSA P-256, 3 years, with where to find the status and the issuer.
+  assert.match(text, /Public-Key: \(256 bit\)[\s\S]*NIST CURVE: P-256/);
+  assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+  assert.match(text, /CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/localhost:3000\/pki\/ca\.crl/);
+  assert.match(text, /Authority Information Access:\s+OCSP - URI:http:\/\/localhost:3000\/pki\/ocsp\s+CA Issuers - URI:http:\/\/localhost:3000\/pki\/ca\.cer/);
+  const leafYears = (new Date(cert.validTo).getTime() - new Date(cert.validFrom).getTime()) / (365.25 * DAY);
+  assert.ok(leafYears > 2.99 && leafYears < 3.01, `signatory certificate validity ${leafYears} years`);
   assert.match(text, /Subject Key Identifier/);
   assert.match(text, /Authority Key Identifier/);
   assert.doesNotMatch(text, /Extended Key Usage/);
@@ -212,7 +223,7 @@ test('expired and not-yet-valid certificates are refused at the signing time', a
   const later = { ...landrat, name: 'Anna Später' };
   await assert.rejects(store.identityFor(later, { at: new Date(now + 6 * 365 * DAY) }), /cannot issue a demo certificate for signing at .*valid only until/);
   await assert.rejects(store.identityFor(later, { at: new Date(now - 10 * DAY) }), /cannot issue .*the Demo-CA is valid only from/);
-  await assert.rejects(store.issue(later, { notBefore: new Date(now), notAfter: new Date(now + 30 * 365 * DAY) }), /Demo-CA itself is valid only/);
+  await assert.rejects(store.issue(later, { notBefore: new Date(now), notAfter: new Date(now + 31 * 365 * DAY) }), /Demo-CA itself is valid only/);
   await assert.rejects(store.issue(later, { notBefore: new Date(now), notAfter: new Date(now - 1000) }), /notBefore .* is not before notAfter/);
   assert.deepEqual(readdirSync(join(dir, 'keys', 'signatories')).filter((f) => f.startsWith('anna')), [], 'refused issuance writes nothing');
 });
@@ -229,6 +240,63 @@ test('certificates from a replaced Demo-CA are reissued', async (t) => {
   const renewed = await store.identityFor(klose);
   assert.notDeepEqual(renewed.certificate, old.certificate);
   assert.ok(new X509Certificate(renewed.certificate).verify(new X509Certificate(store.caCertificatePem()).publicKey));
+});
+
+test('a store from before keeps its RSA Demo-CA; RSA-2048 certificates are re-issued as P-256 on their next use, and the old serial stays known', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const notices: string[] = [];
+  const store = KeyStore.open(dir, PASS, undefined, { notice: (m) => notices.push(m), kdfIterations: 2000 });
+  await store.init();
+  await store.identityFor(klose);
+  await store.identityFor(landrat);
+  // What such a store looks like: an RSA-2048 Demo-CA (same name) and RSA-2048 signatory certificates, 5 years.
+  const keys = join(dir, 'keys');
+  const subject = '/C=DE/O=Zielwerk (Demo)/CN=Zielwerk Demo-CA (kein qualifizierter Vertrauensdienst)';
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'rsa-ca.key'), '-out', join(keys, 'ca.cert.pem'), '-days', '7300', '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  writeFileSync(join(keys, 'ca.key.pem'), await encryptPrivateKey(createPrivateKey(readFileSync(join(dir, 'rsa-ca.key'))), DEFAULT_DEV_CA_PASSPHRASE, 2000));
+  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n');
+  const oldSerials = new Map<string, string>();
+  for (const [i, file] of readdirSync(join(keys, 'signatories')).entries()) {
+    const path = join(keys, 'signatories', file);
+    const stored = JSON.parse(readFileSync(path, 'utf8'));
+    const cn = new X509Certificate(stored.certificate).subject.match(/CN=(.*)/)![1]!;
+    run('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, `${i}.key`), '-out', join(dir, `${i}.csr`), '-subj', `/C=DE/CN=${cn}`]);
+    run('openssl', ['x509', '-req', '-in', join(dir, `${i}.csr`), '-CA', join(keys, 'ca.cert.pem'), '-CAkey', join(dir, 'rsa-ca.key'), '-set_serial', `0x7${i}AB`, '-days', '1825', '-extfile', join(dir, 'leaf.ext'), '-out', join(dir, `${i}.pem`)]);
+    const key = await encryptPrivateKey(createPrivateKey(readFileSync(join(dir, `${i}.key`))), PASS, 2000);
+    writeFileSync(path, JSON.stringify({ ...stored, certificate: readFileSync(join(dir, `${i}.pem`), 'utf8'), chain: [readFileSync(join(keys, 'ca.cert.pem'), 'utf8')], privateKey: key }, null, 2));
+    oldSerials.set(cn, new X509Certificate(readFileSync(join(dir, `${i}.pem`))).serialNumber);
+  }
+
+  // Without the CA key it signs once more with the RSA certificate, and says why it was not re-issued.
+  const noCa = KeyStore.open(dir, PASS, '', { notice: (m) => notices.push(m) });
+  const asBefore = await noCa.identityFor(landrat);
+  assert.equal(new X509Certificate(asBefore.certificate).serialNumber, oldSerials.get(landrat.name));
+  assert.match(notices.at(-1)!, /"Stefan Reuß" .* has a RSA 2048 key, which is unsuitable for signatures after 2025; it cannot be re-issued without the Demo-CA key/);
+
+  const current = KeyStore.open(dir, PASS, undefined, { notice: (m) => notices.push(m), kdfIterations: 2000 });
+  const started = Date.now();
+  const renewed = await current.identityFor(klose);
+  const cert = new X509Certificate(renewed.certificate);
+  assert.match(notices.at(-1)!, new RegExp(`re-issued the certificate of "Kai Klose": its RSA 2048 key \\(serial ${oldSerials.get(klose.name)}\\) is unsuitable .* ECDSA P-256`));
+  assert.notEqual(cert.serialNumber, oldSerials.get(klose.name));
+  assert.equal(cert.publicKey.asymmetricKeyType, 'ec');
+  assert.ok(new Date(cert.validFrom).getTime() >= started - 86_400_000 - 2000 && new Date(cert.validFrom).getTime() <= started, 'issued today (one day of clock skew)');
+  const text = run('openssl', ['x509', '-noout', '-text', '-in', writeTemp(dir, 'renewed.pem', renewed.certificate, true)]);
+  assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/, 'signed by the RSA Demo-CA the store keeps');
+  assert.match(text, /Public-Key: \(256 bit\)/);
+  run('openssl', ['verify', '-x509_strict', '-CAfile', join(keys, 'ca.cert.pem'), join(dir, 'renewed.pem')]);
+  assert.match(new X509Certificate(readFileSync(join(keys, 'ca.cert.pem'))).publicKey.asymmetricKeyType!, /^rsa/, 'the CA is kept');
+  assert.deepEqual((await current.identityFor(klose)).certificate, renewed.certificate, 'and reused from then on');
+
+  // OCSP still knows the replaced certificate (documents signed with it are checked later), signed by the RSA CA.
+  const ca = current.caCertificateDer();
+  const oldDer = new Uint8Array(new X509Certificate(readFileSync(join(dir, readdirSync(dir).find((f) => /^\d\.pem$/.test(f) && new X509Certificate(readFileSync(join(dir, f))).serialNumber === oldSerials.get(klose.name))!))).raw);
+  for (const der of [oldDer, renewed.certificate]) {
+    const answer = await current.respondOcsp(buildOcspRequest(der, ca));
+    const finding = checkRevocation(der, ca, { ocsps: [answer], crls: [] }, new Date(Date.now() - 60_000));
+    assert.deepEqual([finding.status, finding.source], ['good', 'ocsp'], finding.detail);
+  }
 });
 
 // ---- PKCS#12 ----

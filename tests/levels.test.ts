@@ -14,6 +14,7 @@ import { signAgreement, SignError } from '../src/sign/sign.ts';
 import { identitySigner } from '../src/sign/signer.ts';
 import { verifyAgreement, type VerifyReport } from '../src/sign/verify.ts';
 import { KeyStore } from '../src/sign/keys.ts';
+import { RevocationFetcher } from '../src/sign/revocation.ts';
 import type { SigningIdentity } from '../src/sign/identity.ts';
 import { issue, QC, testCa, type IssueOptions, type TestCa } from './helpers/pki.ts';
 import { agreementPdf, AQB_EXAMPLE, PASSPHRASE, ref, SGB2_EXAMPLE } from './helpers/signing.ts';
@@ -36,7 +37,7 @@ before(async () => {
 });
 
 const verify = (bytes: Uint8Array) =>
-  verifyAgreement(bytes, { trust: [plainCa.der, keys.caCertificateDer()], qualifiedTrust: [qualifiedCa.der], serverHeld: keys.list().map((c) => c.sha256), skipReproduction: true });
+  verifyAgreement(bytes, { trust: [plainCa.der, keys.caCertificateDer()], qualifiedTrust: [qualifiedCa.der], serverHeld: keys.list().map((c) => c.sha256), skipReproduction: true, revocation: new RevocationFetcher({ local: keys.localRevocation() }) });
 
 async function identity(ca: TestCa, o: Omit<IssueOptions, 'publicKey'>): Promise<SigningIdentity & { key: KeyObject }> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { renderPdf } from '../src/render/pdf/index.ts';
 import { recompose } from '../src/sign/reproduce.ts';
 import { pageContents, verifyAgreement } from '../src/sign/verify.ts';
+import { RevocationFetcher } from '../src/sign/revocation.ts';
 import { PDF } from '@libpdf/core';
 import { agreementPdf, signInOrder, testStore } from './helpers/signing.ts';
 import { tempDir } from './helpers/tools.ts';
@@ -18,17 +19,20 @@ const OFFENBACH = new URL('../examples/aqb-2024-landkreis-offenbach.json', impor
 const tmp = tempDir('zv-renderer-');
 let signed: Uint8Array;
 let caDer: Uint8Array;
+/** The demo certificates name a CRL and an OCSP responder: the key store answers them in-process. */
+let revocation: RevocationFetcher;
 
 before(async () => {
   const made = await testStore(join(tmp.dir, 'keys'));
   caDer = made.caDer;
+  revocation = new RevocationFetcher({ local: made.store.localRevocation() });
   const states = await signInOrder(made.store, await agreementPdf(OFFENBACH, '2024-03-12'), ['ministry:1', 'partner:1']);
   signed = states.at(-1)!;
 });
 after(() => tmp.cleanup());
 
 test('the current renderer reproduces the pages: "Inhalt entspricht den eingebetteten Daten (Fassung 2024, Zielwerk …)"', async () => {
-  const r = await verifyAgreement(signed, { trust: [caDer] });
+  const r = await verifyAgreement(signed, { trust: [caDer], revocation });
   assert.equal(r.reproduction.status, 'match', r.reproduction.detail);
   assert.match(r.reproduction.detail, /\(Fassung 2024, erzeugt von Zielwerk \d+\.\d+\.\d+, neu gesetzt mit Zielwerk \d+\.\d+\.\d+\)/);
   assert.deepEqual([r.reproduction.edition, r.reproduction.generator], ['2024', r.reproduction.renderer]);
@@ -44,7 +48,7 @@ test('a renderer without hyphenation lays the pages out differently; the signatu
   const after = pageContents(await PDF.load(await later(doc)));
   assert.ok(before.some((p, i) => p !== after[i]), 'hyphenation off changes at least one page');
 
-  const r = await verifyAgreement(signed, { trust: [caDer], render: later });
+  const r = await verifyAgreement(signed, { trust: [caDer], render: later, revocation });
   assert.equal(r.reproduction.status, 'mismatch');
   assert.match(r.reproduction.detail, /page content differs from the embedded data on page/);
   assert.match(r.reproduction.summary!, /Inhalt weicht von der Neusetzung der eingebetteten Daten ab auf Seite .* – informativ: die Signaturen hängen nicht davon ab/);

@@ -16,15 +16,17 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PDF, PdfArray, PdfDict, PdfName, PdfNumber, PdfString, PdfStream } from '@libpdf/core';
-import type { KeyStore } from '../src/sign/keys.ts';
+import { KeyStore } from '../src/sign/keys.ts';
+import { RevocationFetcher } from '../src/sign/revocation.ts';
 import type { SigningIdentity } from '../src/sign/identity.ts';
 import { verifyAgreement, type VerifyReport } from '../src/sign/verify.ts';
 import { checkExternalSignature, UploadRefusedError } from '../src/sign/external.ts';
-import { agreementPdf, AQB_EXAMPLE, signWith, testStore, zv } from './helpers/signing.ts';
+import { agreementPdf, AQB_EXAMPLE, PASSPHRASE, signWith, testStore, zv } from './helpers/signing.ts';
 import { signFieldByHand } from './helpers/craft.ts';
 import { nssTrusting, pdfsig } from './helpers/validators.ts';
 import { run, tempDir } from './helpers/tools.ts';
 import { openService, openYear } from './helpers/year.ts';
+import { startPkiResponder, type PkiResponder } from './helpers/pki-responder.ts';
 
 const tmp = tempDir('zv-shadow-');
 const ARTIFACTS = new URL('./artifacts/shadow/', import.meta.url).pathname;
@@ -36,17 +38,24 @@ let minister: SigningIdentity;
 /** Where "444.000" is printed: page index and rectangle in PDF coordinates. */
 let amount: { page: number; rect: [number, number, number, number] };
 
+let pki: PkiResponder;
+
 before(async () => {
   draft = await agreementPdf(AQB_EXAMPLE);
+  // pdfsig (NSS) asks the OCSP responder the minister's certificate names: it answers from this data directory.
+  pki = await startPkiResponder();
   const made = await testStore(tmp.dir);
   store = made.store;
   caDer = made.caDer;
   nss = nssTrusting(tmp.dir, [{ nick: 'demo-ca', pem: made.caPem }]);
-  minister = await store.identityFor({ name: 'Kai Klose', role: 'Staatsminister', organisation: 'HMSI' });
+  minister = await KeyStore.open(tmp.dir, PASSPHRASE, undefined, { baseUrl: pki.baseUrlFor(tmp.dir) }).identityFor({ name: 'Kai Klose', role: 'Staatsminister', organisation: 'HMSI' });
   amount = findWord(draft, '444.000');
   mkdirSync(ARTIFACTS, { recursive: true });
 });
-after(() => tmp.cleanup());
+after(async () => {
+  await pki?.close();
+  tmp.cleanup();
+});
 
 /** The page and PDF rectangle of a printed word, from poppler's pdftotext -bbox. */
 function findWord(bytes: Uint8Array, word: string): { page: number; rect: [number, number, number, number] } {
@@ -178,7 +187,7 @@ const VARIANTS = [hide, replace, hideAndReplace];
 
 /** Signs the ministry's field with a tool that checks nothing (a correct CMS over the byte range). */
 const signUnchecked = (bytes: Uint8Array) => signFieldByHand(bytes, { field: 0, certificate: minister.certificate, privateKey: minister.privateKey, chain: minister.chain });
-const verify = (bytes: Uint8Array): Promise<VerifyReport> => verifyAgreement(bytes, { trust: [caDer], skipReproduction: true });
+const verify = (bytes: Uint8Array): Promise<VerifyReport> => verifyAgreement(bytes, { trust: [caDer], skipReproduction: true, revocation: new RevocationFetcher({ local: store.localRevocation() }) });
 
 describe('shadow attacks', () => {
   test('Zielwerk refuses to sign a doctored draft: library and zv sign, for every variant, rewritten or updated', async () => {

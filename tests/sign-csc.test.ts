@@ -13,6 +13,7 @@ import { startCscServer, type CscTestServer } from './helpers/csc-server.ts';
 import { tempDir } from './helpers/tools.ts';
 import { nssTrusting, opensslVerifyAll, pdfsig } from './helpers/validators.ts';
 import { envelopeCounts, linkOf, openService, openYear } from './helpers/year.ts';
+import { startPkiResponder, type PkiResponder } from './helpers/pki-responder.ts';
 import { openKey } from '../src/sign/key-uri.ts';
 import { SignerError } from '../src/sign/signer.ts';
 
@@ -133,10 +134,13 @@ describe('a county signatory signs remotely through the link; refusals leave not
   let data: string;
   let link: string;
   const rathgeber = { ...{}, ZV_CSC_URL: '', ZV_CSC_USER: 'rathgeber', ZV_CSC_PASSWORD: 'kreis-geheim', ZV_CSC_PIN: '2468' };
+  let pki: PkiResponder;
+  after(() => pki?.close());
   before(async () => {
     data = join(tmp.dir, 'werra');
-    await openYear(data, ['werra-meissner-kreis']);
-    const m = await zv(['envelope', 'sign-ministry', '--signatory', 'Kai Klose', '--year', '2023', '--yes', '--data', data]);
+    // pdfsig (NSS) asks the OCSP responder the minister's key-store certificate names: it answers from this data directory.
+    [pki] = await Promise.all([startPkiResponder(), openYear(data, ['werra-meissner-kreis'])]);
+    const m = await zv(['envelope', 'sign-ministry', '--signatory', 'Kai Klose', '--year', '2023', '--yes', '--data', data], { ZV_BASE_URL: pki.baseUrlFor(data) });
     assert.equal(m.code, 0, m.stderr);
     link = linkOf(data, 'nicole.rathgeber@werra-meissner-kreis.example');
     rathgeber.ZV_CSC_URL = csc.base;

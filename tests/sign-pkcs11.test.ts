@@ -20,6 +20,7 @@ import { signAgreement } from '../src/sign/sign.ts';
 import { SignerError } from '../src/sign/signer.ts';
 import { nssTrusting, opensslVerifyAll, pdfsig } from './helpers/validators.ts';
 import { envelopeCounts, linkOf, openYear } from './helpers/year.ts';
+import { startPkiResponder, type PkiResponder } from './helpers/pki-responder.ts';
 
 const tmp = tempDir('zv-p11-');
 let env: { SOFTHSM2_CONF: string };
@@ -176,10 +177,13 @@ describe('zv sign --key pkcs11:…', () => {
 describe('the minister signs the year with one PIN entry (zv envelope sign-ministry --key pkcs11:…)', () => {
   let data: string;
   let ids: number[];
+  let pki: PkiResponder;
   before(async () => {
     data = join(tmp.dir, 'year');
-    ids = await openYear(data);
+    // pdfsig (NSS) asks the OCSP responder the county's key-store certificate names: it answers from this data directory.
+    [ids, pki] = await Promise.all([openYear(data), startPkiResponder()]);
   });
+  after(() => pki?.close());
 
   test('26 agreements, one C_Login, 26 C_Sign; every PDF verifies; the county then countersigns with the key store', async () => {
     assert.equal(ids.length, 26);
@@ -197,7 +201,7 @@ describe('the minister signs the year with one PIN entry (zv envelope sign-minis
 
     // Werra-Meißner-Kreis countersigns through its link (key store): the ministry's PKCS#11 signature stays valid.
     const link = linkOf(data, 'nicole.rathgeber@werra-meissner-kreis.example');
-    const s = await zv(['envelope', 'sign', link, '--data', data], {});
+    const s = await zv(['envelope', 'sign', link, '--data', data], { ZV_BASE_URL: pki.baseUrlFor(data) });
     assert.equal(s.code, 0, s.stderr);
     const final = join(data, 'signatures', '2023', 'aqb-2023-werra-meissner-kreis', 'v1', 'aqb-2023-werra-meissner-kreis.pdf');
     const sigs = pdfsig(final, nssTrusting(tmp.dir, [{ nick: 'test-ca', pem: ca.pem }, { nick: 'demo', pem: readFileSync(join(data, 'keys', 'ca.cert.pem'), 'utf8') }]));

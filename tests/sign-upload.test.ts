@@ -19,6 +19,7 @@ import { startCscServer, type CscTestServer } from './helpers/csc-server.ts';
 import { tempDir } from './helpers/tools.ts';
 import { nssTrusting, opensslVerifyAll, pdfsig } from './helpers/validators.ts';
 import { envelopeCounts, linkOf, openService, openYear } from './helpers/year.ts';
+import { startPkiResponder } from './helpers/pki-responder.ts';
 import { UploadRefusedError } from '../src/sign/external.ts';
 
 const tmp = tempDir('zv-upload-');
@@ -215,11 +216,13 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
 });
 
 describe('@libpdf/core as the external signer (Werra-Meißner-Kreis)', () => {
-  test('its CAdES signature in the Landrätin\'s field is accepted; a second field signed instead is refused', async () => {
+  test('its CAdES signature in the Landrätin\'s field is accepted; a second field signed instead is refused', async (t) => {
     const data = join(tmp.dir, 'werra');
-    await openYear(data, ['werra-meissner-kreis']);
+    // pdfsig (NSS) asks the OCSP responder the minister's key-store certificate names: it answers from this data directory.
+    const [pki] = await Promise.all([startPkiResponder(), openYear(data, ['werra-meissner-kreis'])]);
+    t.after(() => pki.close());
     assert.equal((await zv(['trust', 'add', join(tmp.dir, 'county-ca.pem'), '--data', data])).code, 0);
-    assert.equal((await zv(['envelope', 'sign-ministry', '--signatory', 'Kai Klose', '--yes', '--data', data])).code, 0);
+    assert.equal((await zv(['envelope', 'sign-ministry', '--signatory', 'Kai Klose', '--yes', '--data', data], { ZV_BASE_URL: pki.baseUrlFor(data) })).code, 0);
     const link = linkOf(data, 'nicole.rathgeber@werra-meissner-kreis.example');
     const sent = join(tmp.dir, 'werra-sent.pdf');
     assert.equal((await zv(['envelope', 'view', '-', '--out', sent, '--data', data], {}, 60_000, link)).code, 0);

@@ -18,6 +18,7 @@ import { renderPdf, parseSigningMetadata } from '../src/render/pdf/index.ts';
 import { readAgreementPdf } from '../src/sign/agreement-pdf.ts';
 import { createTsaIdentity, LocalTimestampAuthority } from '../src/sign/tsa.ts';
 import { darkPixels, run, tempDir } from './helpers/tools.ts';
+import { startPkiResponder, type PkiResponder } from './helpers/pki-responder.ts';
 
 const ZV = new URL('../bin/zv.js', import.meta.url).pathname;
 const tmp = tempDir('zv-sign-');
@@ -101,7 +102,11 @@ function assertPdfsigAllValid(path: string, count: number) {
 
 let aqb = '';
 let sgb2 = '';
+let pki: PkiResponder;
 before(async () => {
+  // pdfsig (NSS) asks the OCSP responder the demo certificates name: it answers from the data directory.
+  pki = await startPkiResponder();
+  (env as NodeJS.ProcessEnv).ZV_BASE_URL = pki.baseUrlFor(data);
   mkdirSync(join('tests', 'artifacts'), { recursive: true });
   aqb = await generate('aqb-2023-werra-meissner-kreis.json', 'aqb.pdf');
   sgb2 = await generate('sgb2-2023-landkreis-kassel.json', 'sgb2.pdf');
@@ -114,7 +119,10 @@ before(async () => {
   run('certutil', ['-N', '-d', `sql:${nssDir}`, '--empty-password']);
   run('certutil', ['-A', '-d', `sql:${nssDir}`, '-n', 'zielwerk-demo-ca', '-t', 'CT,C,C', '-i', join(data, 'keys', 'ca.cert.pem')]);
 });
-after(() => tmp.cleanup());
+after(async () => {
+  await pki?.close();
+  tmp.cleanup();
+});
 
 test('the issue flow: minister signs, Landrätin countersigns with an image, verify says valid (de, en, JSON)', async () => {
   const s1 = join(tmp.dir, 'signed1.pdf');

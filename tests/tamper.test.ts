@@ -16,6 +16,7 @@ import type { PdfObject } from '@libpdf/core';
 import { composeFromData } from '../src/compose/index.ts';
 import { parseCades } from '../src/sign/cms.ts';
 import type { KeyStore } from '../src/sign/keys.ts';
+import { RevocationFetcher } from '../src/sign/revocation.ts';
 import { verifyAgreement } from '../src/sign/verify.ts';
 import type { VerifyOptions, VerifyReport } from '../src/sign/verify.ts';
 import { run, tempDir } from './helpers/tools.ts';
@@ -70,7 +71,8 @@ before(async () => {
 
 after(() => tmp?.cleanup());
 
-const trust = (): VerifyOptions => ({ trust: [caDer] });
+// The demo certificates name a CRL and an OCSP responder: the key store answers them in-process.
+const trust = (): VerifyOptions => ({ trust: [caDer], revocation: new RevocationFetcher({ local: store.localRevocation() }) });
 
 function verify(bytes: Uint8Array, opts: Partial<VerifyOptions> = {}): Promise<VerifyReport> {
   return verifyAgreement(bytes, { ...trust(), ...opts });

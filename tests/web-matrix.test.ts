@@ -33,7 +33,21 @@ const PUBLIC_401 = new Set(['POST /login']);
 /** The only public routes; a new one must be added here deliberately. */
 // The remote-signing return and choice pages are reached from the provider's redirect: they are
 // bound to a running flow by its random OAuth state, not by a login.
-const PUBLIC_ALLOWED = new Set(['GET /', 'GET /login', 'POST /login', 'POST /logout', 'GET /api/openapi.json', 'GET /api/docs', 'GET /fernsignatur/rueckkehr', 'POST /fernsignatur/auswahl']);
+// The Demo-CA's certificate, CRL and OCSP responder are what its certificates name for any validator.
+const PUBLIC_ALLOWED = new Set([
+  'GET /',
+  'GET /login',
+  'POST /login',
+  'POST /logout',
+  'GET /api/openapi.json',
+  'GET /api/docs',
+  'GET /fernsignatur/rueckkehr',
+  'POST /fernsignatur/auswahl',
+  'GET /pki/ca.cer',
+  'GET /pki/ca.crl',
+  'POST /pki/ocsp',
+  'GET /pki/ocsp/*request',
+]);
 
 const randomLinkToken = () => randomBytes(32).toString('base64url');
 

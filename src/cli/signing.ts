@@ -11,7 +11,7 @@ import { isValidIsoDate } from '../model/agreement.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
 import { AgreementPdfError, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import type { SignatoryRef } from '../sign/agreement-pdf.ts';
-import { choosePassphrase, KeyStore, KeyStoreError } from '../sign/keys.ts';
+import { choosePassphrase, KeyStore, KeyStoreError, REVOCATION_REASONS, type RevocationReason } from '../sign/keys.ts';
 import { signAgreement, SignError, formatSigningTime } from '../sign/sign.ts';
 import { StampImageError } from '../sign/stamp.ts';
 import { HttpTimestampAuthority, TsaError } from '../sign/tsa.ts';
@@ -239,9 +239,32 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       if (status.version === 1) process.stdout.write('the key store has the format before 2026-12 (the Demo-CA key under the store passphrase): run zv keys rekey\n');
       if (status.caKeyMissing) process.stdout.write('the Demo-CA key is not in this store (restored from a backup without --include-ca-key): certificates issued so far sign, new ones cannot be issued\n');
       for (const c of list) {
-        process.stdout.write(`${c.source.padEnd(8)} ${c.name}${c.role ? `, ${c.role}` : ''}${c.organisation ? ` (${c.organisation})` : ''}\n`);
-        process.stdout.write(`         valid ${c.notBefore.toISOString().slice(0, 10)} – ${c.notAfter.toISOString().slice(0, 10)}  SHA-256 ${c.sha256.slice(0, 16)}…\n`);
+        process.stdout.write(`${c.source.padEnd(8)} ${c.name}${c.role ? `, ${c.role}` : ''}${c.organisation ? ` (${c.organisation})` : ''}${c.revoked ? `  REVOKED ${c.revoked.at.toISOString().replace('.000Z', 'Z')} (${c.revoked.reason})` : ''}\n`);
+        process.stdout.write(`         valid ${c.notBefore.toISOString().slice(0, 10)} – ${c.notAfter.toISOString().slice(0, 10)}  ${c.keyAlgorithm}  serial ${c.serial}  SHA-256 ${c.sha256.slice(0, 16)}…\n`);
+        if (c.ref) process.stdout.write(`         ref ${c.ref}\n`);
       }
+    });
+  keys
+    .command('revoke')
+    .description("revoke a certificate of the demo CA: it is put on the CRL (<data>/pki/ca.crl) and OCSP answers 'revoked'; the key store no longer signs with it")
+    .argument('<signatory|serial>', 'the signatory ref as zv keys list shows it (e.g. kai-klose-1a2b3c4d5e6f), or the certificate serial (hex)')
+    .requiredOption('--reason <reason>', `RFC 5280 reason: ${REVOCATION_REASONS.join(', ')}`, (v) => {
+      if (!(REVOCATION_REASONS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${REVOCATION_REASONS.join(', ')}`);
+      return v as RevocationReason;
+    })
+    .option('--at <date>', 'when the certificate stopped being trustworthy (ISO date or date-time; default: now; not in the future)', (v) => {
+      const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+      if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new InvalidArgumentError('expected an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SSZ)');
+      return d;
+    })
+    .option('--data <dir>', 'data directory')
+    .action(async (target: string, opts: { reason: RevocationReason; at?: Date; data?: string }) => {
+      const store = openKeyStore(dataDir(opts.data));
+      const r = await store.revoke(target, opts.reason, opts.at);
+      const when = r.revokedAt.toISOString().replace('.000Z', 'Z');
+      process.stdout.write(r.released ? `released from hold: ${r.subject}\n  serial ${r.serial}${r.ref ? `  ref ${r.ref}` : ''}\n  (was on hold since ${when})\n` : `revoked: ${r.subject}\n  serial ${r.serial}${r.ref ? `  ref ${r.ref}` : ''}\n  revoked ${when} (${r.reason})\n`);
+      process.stdout.write(`  CRL #${r.crlNumber}: ${r.crlPath} (next update ${r.crlNextUpdate.toISOString().replace('.000Z', 'Z')}), served at ${store.baseUrl}/pki/ca.crl\n`);
+      process.stdout.write(`  OCSP ${store.baseUrl}/pki/ocsp answers ${r.released ? 'good' : 'revoked'} from now on\n`);
     });
   keys
     .command('import')

@@ -106,7 +106,7 @@ function chain(ctx: AppContext, r: AnyRoute) {
   if (r.upload) steps.push(receiveFile(r.upload.field, r.upload.kinds));
   // CSRF: every form post, and API calls that ride on the browser session. API calls with an API
   // token or a signing-link token carry no ambient credentials a foreign site could use, so need none.
-  if (r.method !== 'get') {
+  if (r.method !== 'get' && r.csrf !== false) {
     steps.push((req, _res, next) => {
       if (r.kind === 'api' && req.authBy !== 'session') return next();
       if (!csrfValid(ctx, req)) return next(new HttpError(403, 'Sicherheitsprüfung fehlgeschlagen', 'Das Formular ist abgelaufen oder wurde nicht von Zielwerk ausgeliefert (CSRF-Token fehlt oder passt nicht). Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.'));

@@ -43,7 +43,12 @@ export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType 
   /** API only: the JSON (or multipart fields) body; pages parse their forms themselves to re-render with errors. */
   body?: B;
   upload?: { field: string; kinds: readonly UploadKind[]; required?: boolean };
-  /** Extra middleware after the access check (e.g. a rate limiter). */
+  /**
+   * false: no CSRF check even for a browser session (public services that change nothing and are
+   * called by other programs, e.g. OCSP). Default: every non-GET form post and session API call is checked.
+   */
+  csrf?: false;
+  /** Extra middleware after the access check (e.g. a rate limiter, a raw body parser). */
   middleware?: RequestHandler[];
   /** OpenAPI: the success response (JSON schema) or a binary media type. */
   response?: { status?: number; description: string; schema?: z.ZodType; mediaType?: string };

@@ -14,8 +14,20 @@
  * re-encrypted on their first use with the passphrases, or by `zv keys rekey`.
  * The directories are 0700 and the files 0600.
  *
- * Our own certificates are RSA-2048 / SHA-256 (the widest validator support, poppler's pdfsig
- * included), built with asn1js and signed with node's crypto. PKCS#12 files are read with
+ * Our own certificates are ECDSA P-256 with ecdsa-with-SHA256 (the Demo-CA 30 years, signatory
+ * certificates 3 years, as a real CA issues them; a store created before keeps its RSA CA), built
+ * with asn1js and signed with node's crypto. Signatory certificates name the CA's CRL
+ * (<ZV_BASE_URL>/pki/ca.crl), its OCSP responder (/pki/ocsp) and certificate (/pki/ca.cer); an RSA
+ * certificate below 3 000 bits (unsuitable for signatures after 2025) is re-issued on its next use.
+ *
+ * The Demo-CA revokes (revoke(): RFC 5280 reasons), and publishes in <dataDir>/pki/:
+ *
+ *   ca.cer          the CA certificate (DER)
+ *   ca.crl          its CRL (DER, v2, 7 days; re-issued on every revocation and a day before nextUpdate)
+ *   revoked.json    the revocations, and the CRL number
+ *   issued.json     every certificate it issued (serials stay known after a re-issue)
+ *
+ * and answers OCSP requests (respondOcsp()). PKCS#12 files are read with
  * node-forge, which handles both the modern OpenSSL 3 default (PBES2 with AES-256-CBC, PBKDF2
  * with HMAC-SHA-256, SHA-256 MAC) and the legacy formats (RC2-40 / 3DES with SHA-1 MAC). Not
  * supported: PBMAC1 integrity (OpenSSL 3.4+ -pbmac1_pbkdf2) and public-key integrity mode.
@@ -23,7 +35,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign as signData, X509Certificate, type KeyObject } from 'node:crypto';
 import { decryptPrivateKey, encryptPrivateKey, KDF_ITERATIONS, kdfIterations, protectionOf, upToDate, type KeyProtection } from './key-encryption.ts';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
@@ -31,6 +43,10 @@ import forge from 'node-forge';
 import type { SignatoryPerson, SigningIdentity } from './identity.ts';
 import { identitySigner, SIGNER_KIND_LABELS, type Signer } from './signer.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
+import { publicBaseUrl } from '../config.ts';
+import { answerOcspRequest, buildCrl, crlInfo, crlSignedBy, isRevocationReason, ocspErrorResponse, signatureAlgorithmFor, REVOCATION_REASONS, serialKey, type LocalRevocation, type OcspStatus, type RevocationReason } from './revocation.ts';
+
+export { REVOCATION_REASONS, type RevocationReason } from './revocation.ts';
 
 /** Used only when ZV_KEY_PASSPHRASE is unset in dev mode; it is public, so it protects nothing. */
 export const DEFAULT_DEV_PASSPHRASE = 'zielwerk-dev-only-passphrase-not-secret';
@@ -136,12 +152,45 @@ export interface CertificateInfo {
   name: string;
   role: string;
   organisation: string;
+  /** "ECDSA P-256", "RSA 2048" … */
+  keyAlgorithm: string;
+  /** Demo-CA signatory certificates: the reference `zv keys revoke` takes (the identity file's name). */
+  ref?: string;
+  /** Set when the Demo-CA revoked the certificate. */
+  revoked?: { at: Date; reason: RevocationReason };
+}
+
+/** What revoke() recorded. */
+export interface RevocationRecord {
+  serial: string;
+  subject: string;
+  ref: string | null;
+  revokedAt: Date;
+  reason: RevocationReason;
+  /** <dataDir>/pki/ca.crl, re-issued with the revocation. */
+  crlPath: string;
+  crlNumber: bigint;
+  crlNextUpdate: Date;
+  /** For removeFromCRL: the hold was lifted and the certificate is valid again. */
+  released?: boolean;
 }
 
 const CA_COMMON_NAME = 'Zielwerk Demo-CA (kein qualifizierter Vertrauensdienst)';
 const CA_ORGANISATION = 'Zielwerk (Demo)';
-const CA_YEARS = 20;
-const SIGNATORY_YEARS = 5;
+const CA_YEARS = 30;
+const SIGNATORY_YEARS = 3;
+/** RSA keys below this size are unsuitable for signatures after 2025 (SOG-IS, BSI TR-02102-1): their certificates are re-issued. */
+const MIN_RSA_BITS = 3000;
+const CRL_VALIDITY_MS = 7 * 86_400_000;
+/** On request, a CRL older than this is reissued (when the CA key is available). */
+const CRL_FRESH_MS = 1_000;
+/** A CRL this close to its nextUpdate is re-issued when it is asked for. */
+const CRL_RENEW_MS = 86_400_000;
+const OCSP_VALIDITY_MS = 86_400_000;
+/** After a failed attempt to decrypt the CA key, OCSP says tryLater for this long without trying again (each attempt costs a key derivation). */
+const CA_KEY_RETRY_MS = 60_000;
+const REVOKED_FORMAT = 'zielwerk-revocations/1';
+const ISSUED_FORMAT = 'zielwerk-issued/1';
 const DAY_MS = 86_400_000;
 /**
  * Certificates start one day before they are needed: signing time is "now" (documents of past
@@ -185,12 +234,43 @@ const OID = {
   country: '2.5.4.6',
   organisation: '2.5.4.10',
   title: '2.5.4.12',
-  sha256WithRsa: '1.2.840.113549.1.1.11',
   subjectKeyIdentifier: '2.5.29.14',
   keyUsage: '2.5.29.15',
   basicConstraints: '2.5.29.19',
   authorityKeyIdentifier: '2.5.29.35',
+  cRLDistributionPoints: '2.5.29.31',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  adOcsp: '1.3.6.1.5.5.7.48.1',
+  adCaIssuers: '1.3.6.1.5.5.7.48.2',
 };
+
+interface StoredRevocation {
+  serial: string;
+  /** SHA-256 of the CA certificate that issued it (a replaced Demo-CA starts a list of its own). */
+  ca: string;
+  subject: string;
+  revokedAt: string;
+  reason: RevocationReason;
+  recordedAt: string;
+}
+
+interface RevocationFile {
+  format: typeof REVOKED_FORMAT;
+  crlNumber: string;
+  revoked: StoredRevocation[];
+}
+
+interface IssuedEntry {
+  serial: string;
+  ca: string;
+  subject: string;
+  sha256: string;
+  ref: string;
+  notBefore: string;
+  notAfter: string;
+  /** When this store issued it; null for a certificate issued before the register existed (recorded when it was replaced). */
+  issuedAt: string | null;
+}
 
 interface StoredIdentity {
   format: typeof IDENTITY_FORMAT;
@@ -209,13 +289,17 @@ interface LoadedCa {
   info: CertificateInfo;
 }
 
-const generateRsaKeyPair = promisify(generateKeyPair);
+const generateKeyPairAsync = promisify(generateKeyPair);
+const generateEcKeyPair = () => generateKeyPairAsync('ec', { namedCurve: 'P-256' });
 
 export class KeyStore {
   /** Serialises issuing and importing within this process, so concurrent signatures for one person share one certificate. */
   private queue: Promise<unknown> = Promise.resolve();
 
   private readonly keyCache = new Map<string, KeyObject>();
+  /** The Demo-CA key for CRLs and OCSP (by the key file's hash), or when it last could not be had. */
+  private caKeyCache: { id: string; key: KeyObject } | null = null;
+  private caKeyFailedAt = 0;
   private devCaNoticed = false;
   /** Whether this instance has looked for keys below current guidance (once per process). */
   private protectionChecked = false;
@@ -226,6 +310,8 @@ export class KeyStore {
     private caPassphrase: string,
     private readonly notice: (message: string) => void,
     private readonly iterations: number,
+    /** Where this instance publishes its CRL, OCSP responder and CA certificate (ZV_BASE_URL). */
+    readonly baseUrl: string,
   ) {
     if (passphrase && passphrase === caPassphrase) throw new KeyStoreError('the Demo-CA key needs a passphrase of its own: ZV_CA_PASSPHRASE must differ from ZV_KEY_PASSPHRASE');
   }
@@ -235,10 +321,11 @@ export class KeyStore {
    * passphrase is accepted for passphrase-free uses (list(), caCertificatePem()); any use of a
    * private key then fails with a KeyStoreError. caPassphrase protects the Demo-CA's key
    * ("" = not available: certificates already issued still sign, new ones cannot be issued);
-   * `notice` hears of the one-time re-encryption of a store written before 2026-12.
+   * `notice` hears of the one-time re-encryption of a store written before 2026-12 and of re-issued
+   * certificates; `baseUrl` (default ZV_BASE_URL) goes into new certificates' CRL and OCSP URLs.
    */
-  static open(dataDir: string, passphrase: string, caPassphrase = DEFAULT_DEV_CA_PASSPHRASE, opts: { notice?: (message: string) => void; kdfIterations?: number } = {}): KeyStore {
-    return new KeyStore(join(dataDir, 'keys'), passphrase, caPassphrase, opts.notice ?? (() => {}), opts.kdfIterations ?? kdfIterations());
+  static open(dataDir: string, passphrase: string, caPassphrase = DEFAULT_DEV_CA_PASSPHRASE, opts: { notice?: (message: string) => void; kdfIterations?: number; baseUrl?: string } = {}): KeyStore {
+    return new KeyStore(join(dataDir, 'keys'), passphrase, caPassphrase, opts.notice ?? (() => {}), opts.kdfIterations ?? kdfIterations(), (opts.baseUrl ?? publicBaseUrl()).replace(/\/+$/, ''));
   }
 
   /** Creates the demo CA if absent (idempotent). Returns whether it was created and its info. */
@@ -316,7 +403,26 @@ export class KeyStore {
       if (existsSync(path) && existsSync(this.caCertPath)) {
         const stored = readStored(path);
         // A certificate from an earlier Demo-CA (ca.* deleted and recreated) would not chain: reissue.
-        if (stored.chain.length > 0 && sha256Hex(new X509Certificate(stored.chain[0]).raw) === this.readCa().info.sha256) return this.useStored(path, at);
+        if (stored.chain.length > 0 && sha256Hex(new X509Certificate(stored.chain[0]).raw) === this.readCa().info.sha256) {
+          const cert = parseCertificate(stored.certificate, path);
+          const revoked = this.revocationOf(cert.serialNumber);
+          if (revoked) {
+            throw new KeyStoreError(
+              `the certificate of "${stored.name}" (${rfc4514(cert.subject)}, serial ${cert.serialNumber}) was revoked on ${iso(new Date(revoked.revokedAt))} (${revoked.reason}) and no longer signs; ` +
+                `delete ${path} to have a new demo certificate issued`,
+            );
+          }
+          const weak = weakKey(cert);
+          if (!weak) return this.useStored(path, at);
+          if (!this.canIssue || !existsSync(this.caKeyPath)) {
+            this.notice(`the certificate of "${stored.name}" (serial ${cert.serialNumber}) has a ${weak} key, which is unsuitable for signatures after 2025; it cannot be re-issued without the Demo-CA key (ZV_CA_PASSPHRASE), so it signs once more as it is`);
+            return this.useStored(path, at);
+          }
+          const { ca, key } = await this.ensureCa(`a certificate for ${p.name}`);
+          const renewed = await this.issueLocked(p, this.defaultValidity(ca, at), ca, key);
+          this.notice(`re-issued the certificate of "${stored.name}": its ${weak} key (serial ${cert.serialNumber}) is unsuitable for signatures after 2025; the new one (serial ${new X509Certificate(renewed.certificate).serialNumber}) is ECDSA P-256`);
+          return this.useStored(path, at);
+        }
       }
       const { ca, key } = await this.ensureCa(`a certificate for ${p.name}`);
       await this.issueLocked(p, this.defaultValidity(ca, at), ca, key);
@@ -346,11 +452,19 @@ export class KeyStore {
     });
   }
 
-  /** All certificates in the store: the CA first, then the signatories by name. */
+  /** All certificates in the store: the CA first, then the signatories by name (with their ref and revocation). */
   list(): CertificateInfo[] {
     const result: CertificateInfo[] = [];
-    if (existsSync(this.caCertPath)) result.push(this.readCa().info);
-    const people = this.identityFiles().map((path) => describeStored(readStored(path)));
+    const ca = existsSync(this.caCertPath) ? this.readCa() : null;
+    if (ca) result.push(ca.info);
+    const revocations = ca ? this.revocationsOfCa(ca.info.sha256) : [];
+    const people = this.identityFiles().map((path) => {
+      const stored = readStored(path);
+      const info = describeStored(stored);
+      if (stored.source !== 'demo-ca') return info;
+      const revoked = revocations.find((r) => serialKey(r.serial) === serialKey(info.serial) && info.issuer === ca?.info.subject);
+      return { ...info, ref: refOf(path), ...(revoked ? { revoked: { at: new Date(revoked.revokedAt), reason: revoked.reason } } : {}) };
+    });
     people.sort((a, b) => a.name.localeCompare(b.name, 'de') || a.source.localeCompare(b.source) || a.notBefore.getTime() - b.notBefore.getTime());
     return [...result, ...people];
   }
@@ -371,6 +485,117 @@ export class KeyStore {
     });
   }
 
+  // ---- revocation ----
+
+  /**
+   * Revokes a Demo-CA certificate: `refOrSerial` is a signatory ref as `zv keys list` shows it
+   * (the identity file's name, e.g. kai-klose-1a2b3c4d5e6f), a serial (hex, colons allowed), or a
+   * name that exactly one current Demo-CA certificate bears. Records the revocation in
+   * <dataDir>/pki/revoked.json and re-issues the CRL in the same atomic step. `removeFromCRL`
+   * lifts a certificateHold; a certificate on hold can be revoked for good. Needs the CA key.
+   */
+  revoke(refOrSerial: string, reason: RevocationReason, at: Date = new Date()): Promise<RevocationRecord> {
+    return this.exclusive(async () => {
+      if (!isRevocationReason(reason)) throw new KeyStoreError(`unknown revocation reason "${reason}": one of ${REVOCATION_REASONS.join(', ')}`);
+      if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new KeyStoreError('the revocation date is not a valid date');
+      if (at.getTime() > Date.now() + 60_000) throw new KeyStoreError(`a revocation cannot be dated in the future (${iso(at)})`);
+      if (!existsSync(this.caCertPath)) throw new KeyStoreError(`the key store in ${this.dir} has no Demo-CA yet: there is nothing to revoke`);
+      await this.migrateIfOld();
+      const ca = this.readCa();
+      const target = this.findIssued(refOrSerial, ca);
+      const revokedAt = wholeSeconds(at);
+      const file = this.readRevocationFile();
+      const others = file.revoked.filter((r) => !(r.ca === ca.info.sha256 && serialKey(r.serial) === serialKey(target.serial)));
+      const existing = file.revoked.find((r) => r.ca === ca.info.sha256 && serialKey(r.serial) === serialKey(target.serial));
+      const what = `${target.subject} (serial ${target.serial})`;
+      let revoked: StoredRevocation[];
+      if (reason === 'removeFromCRL') {
+        if (existing?.reason !== 'certificateHold') throw new KeyStoreError(`removeFromCRL lifts a certificateHold, but ${what} is ${existing ? `revoked (${existing.reason})` : 'not on hold'}`);
+        revoked = others;
+      } else {
+        if (existing && existing.reason !== 'certificateHold') throw new KeyStoreError(`${what} is already revoked, on ${existing.revokedAt} (${existing.reason})`);
+        if (revokedAt < target.notBefore) throw new KeyStoreError(`${what} cannot be revoked as of ${iso(revokedAt)}: it was issued only on ${iso(target.notBefore)}`);
+        revoked = [...others, { serial: target.serial, ca: ca.info.sha256, subject: target.subject, revokedAt: iso(revokedAt), reason, recordedAt: iso(new Date()) }];
+      }
+      const { key } = await this.ensureCa('a CRL for the revocation');
+      const crl = this.crlFiles(ca, key, { ...file, revoked });
+      writeFilesAtomically(crl.files);
+      return {
+        serial: target.serial,
+        subject: target.subject,
+        ref: target.ref,
+        revokedAt: reason === 'removeFromCRL' ? new Date(existing!.revokedAt) : revokedAt,
+        reason,
+        crlPath: this.crlPath,
+        crlNumber: crl.number,
+        crlNextUpdate: crl.nextUpdate,
+        ...(reason === 'removeFromCRL' ? { released: true } : {}),
+      };
+    });
+  }
+
+  /**
+   * The Demo-CA's current CRL (DER). Re-issued when missing, not by the current CA, or within a
+   * day of its nextUpdate, if the CA key is available; otherwise the one last written is served.
+   */
+  currentCrl(): Promise<Uint8Array> {
+    return this.exclusive(async () => {
+      if (!existsSync(this.caCertPath)) throw new KeyStoreError(`the key store in ${this.dir} has no Demo-CA yet, so there is no CRL`);
+      const ca = this.readCa();
+      const stored = existsSync(this.crlPath) ? new Uint8Array(readFileSync(this.crlPath)) : null;
+      const info = stored && crlSignedBy(stored, ca.der) ? crlInfo(stored) : null;
+      // Reissued when near its nextUpdate, and on any request a second after the last issue: a relying
+      // party checking right after a signature (OCSP down) then finds a CRL issued after it, as ETSI
+      // freshness requires (a real CA publishes every few hours; the relying party then waits).
+      if (info && info.nextUpdate && info.nextUpdate.getTime() - Date.now() > CRL_RENEW_MS && Date.now() - info.thisUpdate.getTime() < CRL_FRESH_MS) return stored!;
+      const key = await this.caKeyForPublishing();
+      if (!key) {
+        if (info) return stored!;
+        throw new KeyStoreError(`the Demo-CA has no CRL in ${this.crlPath} yet, and its key is not available to issue one (ZV_CA_PASSPHRASE)`);
+      }
+      const crl = this.crlFiles(ca, key, this.readRevocationFile());
+      writeFilesAtomically(crl.files);
+      return crl.der;
+    });
+  }
+
+  /**
+   * Answers an OCSP request (DER OCSPRequest → DER OCSPResponse, RFC 6960) for the Demo-CA:
+   * signed by the CA key itself; good / revoked (time, reason) / unknown (a serial it did not
+   * issue, or another issuer); valid for a day; the nonce echoed. malformedRequest for what does
+   * not parse, tryLater when the CA key is not available (no ZV_CA_PASSPHRASE), unauthorized
+   * before there is a Demo-CA.
+   */
+  async respondOcsp(requestDer: Uint8Array): Promise<Uint8Array> {
+    if (!existsSync(this.caCertPath)) return ocspErrorResponse('unauthorized');
+    const ca = this.readCa();
+    const key = await this.caKeyForPublishing();
+    const issued = this.issuedSerials(ca);
+    const revocations = this.revocationsOfCa(ca.info.sha256);
+    const status = (serialHex: string): OcspStatus => {
+      const k = serialKey(serialHex);
+      const r = revocations.find((x) => serialKey(x.serial) === k);
+      if (r) return { status: 'revoked', revokedAt: new Date(r.revokedAt), reason: r.reason };
+      return issued.has(k) ? { status: 'good' } : { status: 'unknown' };
+    };
+    return answerOcspRequest(requestDer, { ca: key ? { certificate: ca.der, key } : null, status, validityMs: OCSP_VALIDITY_MS });
+  }
+
+  /** Our own CA for a RevocationFetcher: its certificates (and URLs under baseUrl) answered in-process. */
+  localRevocation(): LocalRevocation {
+    return {
+      baseUrl: this.baseUrl,
+      ocsp: (request) => this.respondOcsp(request),
+      crl: () => this.currentCrl(),
+      caCertificate: () => (existsSync(this.caCertPath) ? this.readCa().der : null),
+    };
+  }
+
+  /** Paths of the published CA certificate and CRL (<dataDir>/pki/ca.cer, ca.crl). */
+  get publishedPaths(): { certificate: string; crl: string } {
+    return { certificate: join(this.pkiDir, 'ca.cer'), crl: this.crlPath };
+  }
+
   // ---- internals ----
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -380,6 +605,164 @@ export class KeyStore {
       () => undefined,
     );
     return result;
+  }
+
+  private get pkiDir(): string {
+    return join(dirname(this.dir), 'pki');
+  }
+
+  private get crlPath(): string {
+    return join(this.pkiDir, 'ca.crl');
+  }
+
+  private get revokedPath(): string {
+    return join(this.pkiDir, 'revoked.json');
+  }
+
+  private get issuedPath(): string {
+    return join(this.pkiDir, 'issued.json');
+  }
+
+  private readRevocationFile(): RevocationFile {
+    if (!existsSync(this.revokedPath)) return { format: REVOKED_FORMAT, crlNumber: '0', revoked: [] };
+    let data: Partial<RevocationFile>;
+    try {
+      data = JSON.parse(readFileSync(this.revokedPath, 'utf8')) as Partial<RevocationFile>;
+    } catch (err) {
+      throw new KeyStoreError(`cannot read the revocations in ${this.revokedPath}: ${errorMessage(err)}`);
+    }
+    if (data?.format !== REVOKED_FORMAT || !Array.isArray(data.revoked) || typeof data.crlNumber !== 'string') throw new KeyStoreError(`${this.revokedPath} is not a Zielwerk revocation list (${REVOKED_FORMAT})`);
+    return data as RevocationFile;
+  }
+
+  private revocationsOfCa(caSha256: string): StoredRevocation[] {
+    return this.readRevocationFile().revoked.filter((r) => r.ca === caSha256);
+  }
+
+  /** The current Demo-CA's revocation of a serial, if any. */
+  private revocationOf(serial: string): StoredRevocation | undefined {
+    const ca = this.readCa();
+    return this.revocationsOfCa(ca.info.sha256).find((r) => serialKey(r.serial) === serialKey(serial));
+  }
+
+  private readIssued(): IssuedEntry[] {
+    if (!existsSync(this.issuedPath)) return [];
+    try {
+      const data = JSON.parse(readFileSync(this.issuedPath, 'utf8')) as { format?: string; certificates?: IssuedEntry[] };
+      if (data.format !== ISSUED_FORMAT || !Array.isArray(data.certificates)) throw new Error(`not ${ISSUED_FORMAT}`);
+      return data.certificates;
+    } catch (err) {
+      throw new KeyStoreError(`cannot read the list of issued certificates ${this.issuedPath}: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * Every certificate the current Demo-CA issued, by serial: the register (which keeps serials of
+   * certificates re-issued since) and the identity files (certificates issued before the register existed).
+   */
+  private issuedCertificates(ca: LoadedCa): Map<string, { serial: string; subject: string; ref: string | null; notBefore: Date; name?: string }> {
+    const out = new Map<string, { serial: string; subject: string; ref: string | null; notBefore: Date; name?: string }>();
+    for (const e of this.readIssued()) if (e.ca === ca.info.sha256) out.set(serialKey(e.serial), { serial: e.serial, subject: e.subject, ref: e.ref, notBefore: new Date(e.notBefore) });
+    const dir = join(this.dir, 'signatories');
+    if (existsSync(dir)) {
+      for (const file of readdirSync(dir).sort()) {
+        if (file.startsWith('.') || !file.endsWith('.json')) continue;
+        const path = join(dir, file);
+        const stored = readStored(path);
+        if (stored.chain.length === 0 || sha256Hex(new X509Certificate(stored.chain[0]).raw) !== ca.info.sha256) continue;
+        const cert = parseCertificate(stored.certificate, path);
+        // The identity file names the current certificate of a ref; the register may hold older ones of it.
+        out.set(serialKey(cert.serialNumber), { serial: cert.serialNumber, subject: rfc4514(cert.subject), ref: refOf(path), notBefore: new Date(cert.validFrom), name: stored.name });
+      }
+    }
+    return out;
+  }
+
+  private issuedSerials(ca: LoadedCa): Set<string> {
+    return new Set(this.issuedCertificates(ca).keys());
+  }
+
+  /** The certificate `refOrSerial` names (see revoke()). */
+  private findIssued(refOrSerial: string, ca: LoadedCa): { serial: string; subject: string; ref: string | null; notBefore: Date } {
+    const given = refOrSerial.trim();
+    if (!given) throw new KeyStoreError('name the certificate to revoke: a signatory ref (zv keys list) or a serial');
+    const isSerial = /^[0-9a-f:]+$/i.test(given);
+    if (isSerial && serialKey(given) === serialKey(ca.info.serial)) throw new KeyStoreError("the Demo-CA's own certificate cannot be revoked on its own CRL");
+    const issued = [...this.issuedCertificates(ca).values()];
+    const current = issued.filter((c) => c.name !== undefined);
+    const byRef = current.find((c) => c.ref === given);
+    if (byRef) return byRef;
+    if (isSerial) {
+      const bySerial = issued.find((c) => serialKey(c.serial) === serialKey(given));
+      if (bySerial) return bySerial;
+    }
+    const byName = current.filter((c) => normalise(c.name!).toLowerCase() === normalise(given).toLowerCase());
+    if (byName.length === 1) return byName[0]!;
+    if (byName.length > 1) throw new KeyStoreError(`"${given}" has ${byName.length} certificates of the Demo-CA; name one by its ref: ${byName.map((c) => c.ref).join(', ')}`);
+    throw new KeyStoreError(`no certificate of the Demo-CA matches "${given}": give a signatory ref as zv keys list shows it (e.g. ${current[0]?.ref ?? 'kai-klose-1a2b3c4d5e6f'}) or a serial (hex)`);
+  }
+
+  /** The CRL (and the revocation file with its number, and ca.cer) as one atomic group of files. */
+  private crlFiles(ca: LoadedCa, key: KeyObject, file: RevocationFile): { files: Array<{ path: string; bytes: Uint8Array }>; der: Uint8Array; number: bigint; nextUpdate: Date } {
+    const stored = existsSync(this.crlPath) ? crlInfo(new Uint8Array(readFileSync(this.crlPath))) : null;
+    // Monotonic across a lost revoked.json or a lost ca.crl (RFC 5280 5.2.3).
+    const number = [BigInt(file.crlNumber || '0'), stored?.number ?? 0n].reduce((a, b) => (a > b ? a : b)) + 1n;
+    const thisUpdate = wholeSeconds(new Date());
+    const nextUpdate = new Date(thisUpdate.getTime() + CRL_VALIDITY_MS);
+    const revoked = file.revoked.filter((r) => r.ca === ca.info.sha256).map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason }));
+    const der = buildCrl({ certificate: ca.der, key }, { number, thisUpdate, nextUpdate, revoked });
+    this.ensurePkiDir();
+    const next: RevocationFile = { format: REVOKED_FORMAT, crlNumber: number.toString(), revoked: file.revoked };
+    return {
+      files: [
+        { path: this.revokedPath, bytes: Buffer.from(JSON.stringify(next, null, 2) + '\n', 'utf8') },
+        { path: this.crlPath, bytes: der },
+        { path: join(this.pkiDir, 'ca.cer'), bytes: ca.der },
+      ],
+      der,
+      number,
+      nextUpdate,
+    };
+  }
+
+  /** ca.cer and a first CRL, once the CA (and its key) is at hand. */
+  private publishIfMissing(ca: LoadedCa, key: KeyObject): void {
+    const cer = join(this.pkiDir, 'ca.cer');
+    const crl = existsSync(this.crlPath) ? new Uint8Array(readFileSync(this.crlPath)) : null;
+    const current = existsSync(cer) && Buffer.from(readFileSync(cer)).equals(Buffer.from(ca.der)) && crl && crlSignedBy(crl, ca.der);
+    if (current) return;
+    writeFilesAtomically(this.crlFiles(ca, key, this.readRevocationFile()).files);
+  }
+
+  /** The CA key for CRLs and OCSP, or null when it is not available (no passphrase, no key file, a wrong passphrase). */
+  private async caKeyForPublishing(): Promise<KeyObject | null> {
+    if (!this.caPassphrase || !existsSync(this.caKeyPath)) return null;
+    const pem = readFileSync(this.caKeyPath, 'utf8');
+    const id = sha256Hex(pem);
+    if (this.caKeyCache?.id === id) return this.caKeyCache.key;
+    if (Date.now() - this.caKeyFailedAt < CA_KEY_RETRY_MS) return null;
+    try {
+      const key = await decryptPrivateKey(pem, this.caPassphrase);
+      assertKeyMatches(key, this.readCa().x509, this.caKeyPath);
+      this.caKeyCache = { id, key };
+      return key;
+    } catch {
+      this.caKeyFailedAt = Date.now();
+      return null;
+    }
+  }
+
+  private ensurePkiDir(): void {
+    mkdirSync(this.pkiDir, { recursive: true });
+  }
+
+  /** Adds a certificate to the register of issued certificates. */
+  private register(der: Uint8Array, ca: LoadedCa, ref: string, issuedAt: Date | null = new Date()): void {
+    const x = new X509Certificate(der);
+    const entries = this.readIssued().filter((e) => !(e.ca === ca.info.sha256 && serialKey(e.serial) === serialKey(x.serialNumber)));
+    entries.push({ serial: x.serialNumber, ca: ca.info.sha256, subject: rfc4514(x.subject), sha256: sha256Hex(der), ref, notBefore: iso(new Date(x.validFrom)), notAfter: iso(new Date(x.validTo)), issuedAt: issuedAt ? iso(issuedAt) : null });
+    this.ensurePkiDir();
+    writeFilesAtomically([{ path: this.issuedPath, bytes: Buffer.from(JSON.stringify({ format: ISSUED_FORMAT, certificates: entries }, null, 2) + '\n', 'utf8') }]);
   }
 
   private get caCertPath(): string {
@@ -534,13 +917,14 @@ export class KeyStore {
     const ca = this.readCa();
     const key = await this.decryptWith(readFileSync(this.caKeyPath, 'utf8'), this.caPassphrase, this.caKeyPath, 'ZV_CA_PASSPHRASE');
     assertKeyMatches(key, ca.x509, this.caKeyPath);
+    this.publishIfMissing(ca, key);
     return { ca, key };
   }
 
   private async createCa(): Promise<void> {
     this.assertPassphrase(); // before anything is created
     const now = wholeSeconds(new Date());
-    const { publicKey, privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
+    const { publicKey, privateKey } = await generateEcKeyPair();
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const name = encodeName([
       [OID.country, 'DE'],
@@ -582,7 +966,13 @@ export class KeyStore {
   }
 
   private async issueLocked(p: SignatoryPerson, validity: { notBefore: Date; notAfter: Date }, ca: LoadedCa, caKey: KeyObject): Promise<StoredIdentity> {
-    const { publicKey, privateKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
+    // The certificate this one replaces stays known to OCSP (documents signed with it are still checked).
+    const previous = existsSync(this.demoPath(p)) ? readStored(this.demoPath(p)) : null;
+    if (previous && previous.chain.length > 0 && sha256Hex(new X509Certificate(previous.chain[0]).raw) === ca.info.sha256) {
+      const der = new Uint8Array(parseCertificate(previous.certificate, this.demoPath(p)).raw);
+      if (!this.readIssued().some((e) => e.ca === ca.info.sha256 && serialKey(e.serial) === serialKey(new X509Certificate(der).serialNumber))) this.register(der, ca, refOf(this.demoPath(p)), null);
+    }
+    const { publicKey, privateKey } = await generateEcKeyPair();
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const subject: Array<[string, string]> = [[OID.country, 'DE']];
     // Empty attributes are not allowed in a DN, so a missing organisation or role is left out.
@@ -599,6 +989,18 @@ export class KeyStore {
         extension(OID.keyUsage, true, keyUsageBits({ digitalSignature: true, nonRepudiation: true })),
         extension(OID.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(spki) })),
         extension(OID.authorityKeyIdentifier, false, new asn1js.Sequence({ value: [new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: keyIdentifier(ca.x509.publicKey.export({ type: 'spki', format: 'der' })) })] })),
+        // Where relying parties find the status: CRL, OCSP responder, and the issuer's certificate.
+        extension(OID.cRLDistributionPoints, false, new asn1js.Sequence({ value: [new asn1js.Sequence({ value: [contextConstructed(0, [contextConstructed(0, [uri(`${this.baseUrl}/pki/ca.crl`)])])] })] })),
+        extension(
+          OID.authorityInfoAccess,
+          false,
+          new asn1js.Sequence({
+            value: [
+              new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.adOcsp }), uri(`${this.baseUrl}/pki/ocsp`)] }),
+              new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.adCaIssuers }), uri(`${this.baseUrl}/pki/ca.cer`)] }),
+            ],
+          }),
+        ),
         // No extended key usage on purpose: older Acrobat and NSS (pdfsig) reject unknown EKUs such
         // as id-kp-documentSigning, while an absent EKU is accepted everywhere.
       ],
@@ -615,6 +1017,7 @@ export class KeyStore {
       privateKey: await this.encryptKey(privateKey),
     };
     this.writeKeyFiles([{ path: this.demoPath(p), text: JSON.stringify(stored, null, 2) + '\n' }]);
+    this.register(der, ca, refOf(this.demoPath(p)));
     return stored;
   }
 
@@ -845,7 +1248,9 @@ function buildCertificate(o: {
   extensions: asn1js.Sequence[];
   signer: KeyObject;
 }): Uint8Array {
-  const algorithm = () => new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.sha256WithRsa }), new asn1js.Null()] });
+  // ecdsa-with-SHA256 for an EC CA key (no parameters), sha256WithRSAEncryption for a CA made before (RSA).
+  const { identifier, hash } = signatureAlgorithmFor(o.signer);
+  const algorithm = () => identifier.toSchema();
   const tbs = new asn1js.Sequence({
     value: [
       new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Integer({ value: 2 })] }),
@@ -859,7 +1264,7 @@ function buildCertificate(o: {
     ],
   });
   const tbsDer = new Uint8Array(tbs.toBER());
-  const signature = signData('sha256', tbsDer, o.signer);
+  const signature = signData(hash, tbsDer, o.signer);
   const cert = new asn1js.Sequence({ value: [asn1js.fromBER(tbsDer).result, algorithm(), new asn1js.BitString({ valueHex: signature })] });
   return new Uint8Array(cert.toBER());
 }
@@ -891,6 +1296,15 @@ function issuerNameOf(caDer: Uint8Array): asn1js.BaseBlock {
 /** RFC 5280: UTCTime up to 2049, GeneralizedTime from 2050. */
 function encodeTime(d: Date): asn1js.BaseBlock {
   return d.getUTCFullYear() < 2050 ? new asn1js.UTCTime({ valueDate: d }) : new asn1js.GeneralizedTime({ valueDate: d });
+}
+
+/** GeneralName uniformResourceIdentifier ([6] IMPLICIT IA5String). */
+function uri(value: string): asn1js.Primitive {
+  return new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 6 }, valueHex: new Uint8Array(Buffer.from(value, 'ascii')) });
+}
+
+function contextConstructed(tagNumber: number, value: asn1js.BaseBlock[]): asn1js.Constructed {
+  return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber }, value });
 }
 
 function extension(oid: string, critical: boolean, value: asn1js.BaseBlock): asn1js.Sequence {
@@ -931,7 +1345,28 @@ function parseCertificate(pem: string, path: string): X509Certificate {
 
 function describe(der: Uint8Array, meta: Pick<CertificateInfo, 'source' | 'name' | 'role' | 'organisation'>): CertificateInfo {
   const x = new X509Certificate(der);
-  return { subject: rfc4514(x.subject), issuer: rfc4514(x.issuer), serial: x.serialNumber, ...validityOf(der), sha256: sha256Hex(der), ...meta };
+  return { subject: rfc4514(x.subject), issuer: rfc4514(x.issuer), serial: x.serialNumber, ...validityOf(der), sha256: sha256Hex(der), ...meta, keyAlgorithm: keyAlgorithm(x) };
+}
+
+function keyAlgorithm(x: X509Certificate): string {
+  const k = x.publicKey;
+  const d = k.asymmetricKeyDetails ?? {};
+  if (k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'rsa-pss') return `RSA ${d.modulusLength ?? '?'}`;
+  if (k.asymmetricKeyType === 'ec') return `ECDSA ${({ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' } as Record<string, string>)[d.namedCurve ?? ''] ?? d.namedCurve ?? '?'}`;
+  return String(k.asymmetricKeyType ?? '?').toUpperCase();
+}
+
+/** "RSA 2048" for an RSA key below MIN_RSA_BITS (unsuitable for signatures after 2025), else null. */
+function weakKey(x: X509Certificate): string | null {
+  const k = x.publicKey;
+  if (k.asymmetricKeyType !== 'rsa' && k.asymmetricKeyType !== 'rsa-pss') return null;
+  const bits = k.asymmetricKeyDetails?.modulusLength ?? 0;
+  return bits < MIN_RSA_BITS ? `RSA ${bits}` : null;
+}
+
+/** A signatory's ref: its identity file's name without .json. */
+function refOf(path: string): string {
+  return basename(path, '.json');
 }
 
 function pkijsCertificate(der: Uint8Array): pkijs.Certificate {

@@ -7,12 +7,14 @@ import { createHash, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { PdfArray, PdfDict, PdfName, PdfNumber, PdfStream, PdfString, type PDF } from '@libpdf/core';
 import { readAgreementPdf } from '../../src/sign/agreement-pdf.ts';
 import { assembleSignedData, signatureAlgorithmIdentifier, signedAttributesFor } from '../../src/sign/cms.ts';
+import { defaultScheme } from '../../src/sign/signer.ts';
 
 /** Writes a correct CMS over the byte range [0 a b rest] of `out`. */
 export function seal(out: Buffer, a: number, b: number, certificate: Uint8Array, privateKey: KeyObject, chain: Uint8Array[] = []): Uint8Array {
   const digest = createHash('sha256').update(out.subarray(0, a)).update(out.subarray(b)).digest();
   const attrs = signedAttributesFor(certificate, digest);
-  const cms = assembleSignedData({ certificate, chain, signedAttributes: attrs, signatureAlgorithm: signatureAlgorithmIdentifier('rsa-pkcs1'), signature: nodeSign('sha256', attrs, privateKey) });
+  // RSA PKCS#1 v1.5 or ECDSA (DER), as the key is.
+  const cms = assembleSignedData({ certificate, chain, signedAttributes: attrs, signatureAlgorithm: signatureAlgorithmIdentifier(defaultScheme(privateKey)), signature: nodeSign('sha256', attrs, privateKey) });
   out.write(Buffer.from(cms).toString('hex'), a + 1, 'latin1');
   return new Uint8Array(out);
 }

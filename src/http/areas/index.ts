@@ -6,9 +6,10 @@ import { ministryRoutes } from './ministry.ts';
 import { signRoutes } from './sign.ts';
 import { archiveRoutes } from './archive.ts';
 import { adminRoutes } from './admin.ts';
+import { pkiRoutes } from './pki.ts';
 
 export function allRoutes(): AnyRoute[] {
   const routes: AnyRoute[] = [];
-  routes.push(...authRoutes(() => routes), ...clerkRoutes(), ...ministryRoutes(), ...signRoutes(), ...archiveRoutes(), ...adminRoutes());
+  routes.push(...authRoutes(() => routes), ...clerkRoutes(), ...ministryRoutes(), ...signRoutes(), ...archiveRoutes(), ...adminRoutes(), ...pkiRoutes());
   return routes;
 }
