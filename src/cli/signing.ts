@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { dataDir, tsaUrl } from '../config.ts';
 import { isValidIsoDate } from '../model/agreement.ts';
@@ -14,7 +14,9 @@ import type { SignatoryRef } from '../sign/agreement-pdf.ts';
 import { choosePassphrase, KeyStore, KeyStoreError, REVOCATION_REASONS, type RevocationReason } from '../sign/keys.ts';
 import { signAgreement, SignError, formatSigningTime } from '../sign/sign.ts';
 import { StampImageError } from '../sign/stamp.ts';
-import { HttpTimestampAuthority, TsaError } from '../sign/tsa.ts';
+import { TsaError } from '../sign/tsa.ts';
+import { timestampAuthorityFor } from '../sign/demo-tsa.ts';
+import { RevocationFetcher } from '../sign/revocation.ts';
 import { expectedLevel, verifyAgreement } from '../sign/verify.ts';
 import type { VerifyReport } from '../sign/verify.ts';
 import { formatReport } from '../sign/report.ts';
@@ -25,7 +27,7 @@ import { DB_FILE } from '../store/db.ts';
 import { registeredDraftOf } from '../store/files.ts';
 import { Store } from '../store/store.ts';
 import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, TrustError } from '../store/trust.ts';
-import { trustConfig, type TrustConfig } from '../sign/trust-config.ts';
+import { localFirst, trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 
 /** Errors that mean "refused, nothing written" rather than "crashed". */
 export const REFUSALS = [SignError, KeyStoreError, StampImageError, TsaError, AgreementPdfError, SignerError, UploadRefusedError, TrustError];
@@ -76,7 +78,9 @@ function readInputFile(path: string, what: string): Uint8Array {
  * directory's key store, whose certificates' signatures are simple.
  */
 function trustAnchors(files: string[], dir: string): TrustConfig {
-  const keys = KeyStore.open(dir, '');
+  // With the passphrases (development defaults outside production) the own Demo-CA answers OCSP in-process.
+  const choice = choosePassphrase();
+  const keys = KeyStore.open(dir, choice.passphrase, choice.caPassphrase);
   const store = existsSync(resolve(dir, DB_FILE)) ? Store.open({ dataDir: dir, skipSweep: true }) : null;
   let config: TrustConfig;
   try {
@@ -84,6 +88,8 @@ function trustAnchors(files: string[], dir: string): TrustConfig {
   } finally {
     store?.close();
   }
+  // Revocation data the document does not carry: fetched (cached in the data directory), the own demo CA's from its files.
+  config.revocation = localFirst(keys, new RevocationFetcher({ cacheDir: existsSync(dir) ? join(dir, 'cache', 'revocation') : undefined }));
   if (!files.length) return config;
   const ders: Uint8Array[] = [];
   for (const f of files) {
@@ -327,7 +333,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
     })
     .option('--image <file>', 'signature image (PNG or JPEG, at most 2 MB)')
     .option('--backdate-reason <text>', 'with --date other than today: why the agreement carries that date (recorded)')
-    .option('--tsa <url>', 'RFC 3161 time-stamp authority (default: $ZV_TSA_URL; none = PAdES B-B)')
+    .option('--tsa <url>', "RFC 3161 time-stamp authority (default: $ZV_TSA_URL, else the data directory's demo TSA; required in production)")
     .option('--force', 'overwrite an existing output file')
     .option('--data <dir>', 'data directory with the key store');
   addKeyOptions(sign).action(async (pdfPath: string, opts: { signatory: SignatoryRef; out: string; place?: string; date?: string; backdateReason?: string; image?: string; tsa?: string; force?: boolean; data?: string } & KeyFlags) => {
@@ -335,7 +341,8 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
       const sameFile = existsSync(opts.out) && realpathSync(opts.out) === realpathSync(pdfPath);
       if (existsSync(opts.out) && !sameFile && !opts.force) throw new SignError(`${opts.out} exists; choose another --out or pass --force`);
       const image = opts.image ? readInputFile(opts.image, 'signature image') : undefined;
-      const url = tsaUrl(opts.tsa);
+      // Every signature carries a trusted time (PAdES B-T); refused here, before anything is signed, when none is configured in production.
+      const tsa = timestampAuthorityFor({ dataDir: dataDir(opts.data), url: tsaUrl(opts.tsa), passphrase: choosePassphrase().passphrase });
       const result = await withKey(opts, async (key) => {
         const store = key.signer ? undefined : openKeyStore(dataDir(opts.data));
         return signAgreement(input, {
@@ -346,7 +353,7 @@ export function addSigningCommands(program: Command, setExit: (code: number) => 
           date: opts.date,
           backdateReason: opts.backdateReason,
           image,
-          tsa: url ? new HttpTimestampAuthority(url) : undefined,
+          tsa,
           stampLevel: key.signer ? await expectedLevel(key.signer, trustAnchors([], dataDir(opts.data)), new Date()) : 'simple',
         });
       });
