@@ -37,17 +37,20 @@ try {
   const contactsPath = join(work, 'kontakte.json');
   writeFileSync(contactsPath, JSON.stringify(raw));
   const contacts = readContactsFile(contactsPath);
-  await svc.openEnvelopes(rows.map((r) => r.id), contacts, 'bench');
   const sizes: { draft: number; steps: number[]; final: number; beforeLta: number }[] = [];
   const t0 = performance.now();
-  for (const name of ['Kai Klose', ...sgb2.signatories.ministry.map((m) => m.name)]) {
-    const waiting = svc.awaitingMinistry({ name });
-    await svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name });
-  }
-  for (let round = 0; round < 4; round++) {
-    for (const snap of svc.listEnvelopes({ status: 'open' })) {
-      const cur = SigningService.current(snap);
-      if (cur?.email) await svc.signWithLink(newestLink(svc, cur.email));
+  // One type after the other: a county's Landrat signs both, and the newest mailed link is the one to use.
+  for (const type of ['aqb', 'sgb2'] as const) {
+    await svc.openEnvelopes(rows.filter((r) => r.type === type).map((r) => r.id), contacts, 'bench');
+    for (const name of ['Kai Klose', ...sgb2.signatories.ministry.map((m) => m.name)]) {
+      const waiting = svc.awaitingMinistry({ name, type });
+      if (waiting.length) await svc.signAsMinistry(waiting.map((s) => s.envelope.id), { name });
+    }
+    for (let round = 0; round < 4; round++) {
+      for (const snap of svc.listEnvelopes({ status: 'open', type })) {
+        const cur = SigningService.current(snap);
+        if (cur?.email) await svc.signWithLink(newestLink(svc, cur.email));
+      }
     }
   }
   const signSeconds = (performance.now() - t0) / 1000;

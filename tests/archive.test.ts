@@ -406,7 +406,8 @@ test('backup while another process keeps writing; restore into a new directory c
   const snapshotWrites = withDb(restored, (db) => (db.prepare("SELECT count(*) AS n FROM audit_events WHERE type = 'downloaded' AND actor = 'Writer'").get() as { n: number }).n);
   assert.ok(snapshotWrites >= atStart && snapshotWrites <= total, `snapshot has ${snapshotWrites} writer events (started ${atStart}, ended ${total})`);
 
-  const c = await zv(['archive', 'check', '--data', restored]);
+  // 26 PDFs verified with their time-stamps, revocation data and anchors: minutes on a loaded 2-core machine.
+  const c = await zv(['archive', 'check', '--data', restored], {}, 180_000);
   assert.equal(c.code, 0, c.stdout + c.stderr);
   assert.match(c.stdout, /26 signed PDFs verified, 26 audit chains .* no discrepancy/);
   assert.equal(c.stderr.trim(), '', 'no sweep findings after restore');
@@ -441,7 +442,7 @@ test('backup refuses a data directory whose signed PDF is missing; restoring a f
 test('export: 26 agreements, 78 files, 26 valid; every envelope records the export; an empty year writes nothing', async () => {
   const dir = copyOf('export');
   const out = join(tmp.dir, 'exports', 'x.zip');
-  const r = await zv(['archive', 'export', '--year', '2023', '--out', out, '--data', dir, '--actor', 'Archivtest']);
+  const r = await zv(['archive', 'export', '--year', '2023', '--out', out, '--data', dir, '--actor', 'Archivtest'], {}, 180_000);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^26 agreements, 78 files, 26 verified valid → /m);
   const zipBytes = new Uint8Array(readFileSync(out));

@@ -21,7 +21,7 @@ const x509 = await import('@peculiar/x509');
 // ------------------------------------------------------------------------------------------
 
 const crypto = webcrypto as unknown as Crypto;
-const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
+const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 3072 };
 const EC = { name: 'ECDSA', namedCurve: 'P-256' };
 const notBefore = new Date(Date.now() - 24 * 3600 * 1000);
 const notAfter = new Date(Date.now() + 2 * 365 * 24 * 3600 * 1000);

@@ -33,7 +33,7 @@ const KASSEL = 'landkreis-kassel';
 // ───────────────────────────── helpers ─────────────────────────────
 
 /** `zv envelope sign - --data <dir>` with the link on standard input, as a signatory's own process. */
-const signInChild = (dataDir: string, link: string) => zv(['envelope', 'sign', '-', '--data', dataDir], {}, 180_000, `${link}\n`);
+const signInChild = (dataDir: string, link: string) => zv(['envelope', 'sign', '-', '--data', dataDir], {}, 400_000, `${link}\n`);
 
 /** Every file under the managed folders, temporaries (dot files) included, as store paths — the sweep's own listing. */
 const filesOnDisk = listManagedFiles;

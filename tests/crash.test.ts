@@ -174,7 +174,7 @@ async function assertSignedFileVerifies(svc: SigningService, envelopeId: number,
   const lastSigned = readEvents(svc.store.db, envelopeId).filter((e) => e.type === 'signed').at(-1)!;
   assert.equal(lastSigned.docAfter, file.sha256, 'the audit trail names this file as the result of the last signature');
   const trust = trustAnchorsOf(svc);
-  assert.equal(trust.length, 1, 'the data directory has its Demo-CA');
+  assert.equal(trust.length, 2, 'the data directory has its Demo-CA and its demo TSA root');
   const report = await verifyAgreement(bytes, { trust, requireComplete });
   assert.equal(report.verdict, 'valid', `${file.path}: ${[...report.problems, ...report.signatures.flatMap((s) => s.problems)].join('; ')}`);
   assert.equal(report.signatures.length, snap.signatories.filter((s) => s.status === 'signed').length);

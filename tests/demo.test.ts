@@ -63,7 +63,7 @@ async function freePort(): Promise<number> {
 before(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  demo = await zv(['demo', '--data', data], { ZV_KEY_PASSPHRASE: 'test-passphrase-123', ZV_BASE_URL: baseUrl }, 150_000);
+  demo = await zv(['demo', '--data', data], { ZV_KEY_PASSPHRASE: 'test-passphrase-123', ZV_BASE_URL: baseUrl }, 400_000);
   assert.equal(demo.code, 0, `zv demo failed (exit ${demo.code}, signal ${demo.signal}):\n${demo.stdout}\n${demo.stderr}`);
   const caPem = join(data, 'keys', 'ca.cert.pem');
   caDer = pemToDer(readFileSync(caPem, 'utf8'));

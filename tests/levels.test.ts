@@ -40,7 +40,7 @@ const verify = (bytes: Uint8Array) =>
   verifyAgreement(bytes, { trust: [plainCa.der, keys.caCertificateDer()], qualifiedTrust: [qualifiedCa.der], serverHeld: keys.list().map((c) => c.sha256), skipReproduction: true, revocation: new RevocationFetcher({ local: keys.localRevocation() }) });
 
 async function identity(ca: TestCa, o: Omit<IssueOptions, 'publicKey'>): Promise<SigningIdentity & { key: KeyObject }> {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const cert = await issue(ca, { ...o, publicKey });
   return { certificate: cert.der, chain: [ca.der], privateKey, source: 'pkcs12', key: privateKey };
 }
@@ -133,7 +133,7 @@ describe('binding and purpose', () => {
     for (const [pathLength, expect] of [[0, 'TOTAL_FAILED'], [1, 'TOTAL_PASSED']] as const) {
       const root = await testCa(`Wurzel pathLen ${pathLength} (Test)`, { pathLength });
       const intermediate = await testCa(`Zwischen-CA unter pathLen ${pathLength} (Test)`, { issuer: root, pathLength: 0 });
-      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
       const leaf = await issue(intermediate, { cn: 'Kai Klose', publicKey });
       const r = await verifyAgreement(await signFieldByHand(aqb, { certificate: leaf.der, privateKey, chain: [intermediate.der] }), { trust: [root.der], skipReproduction: true });
       assert.equal(r.signatures[0]!.indication, expect, `pathLen ${pathLength}: ${r.signatures[0]!.problems.join('; ')}`);

@@ -409,7 +409,7 @@ function findObjectNumber(pdf: PDF, target: PdfObject): number {
 async function forgeCertificate(der: Uint8Array): Promise<Uint8Array> {
   const crypto = webcrypto as unknown as Crypto;
   const keys = (await crypto.subtle.generateKey(
-    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
     true,
     ['sign', 'verify'],
   )) as CryptoKeyPair;

@@ -69,7 +69,7 @@ function signList(xml: string, keyPem: string, certPem: string): string {
 
 before(async () => {
   const opCa = await testCa('Bundesnetzagentur TL-Signer (Test)');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
   operator = { pem: (await issue(opCa, { cn: 'TL Scheme Operator (Test)', publicKey })).pem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
   granted = await testCa('QVDA Signatur-CA 2026 (Test)');
   withdrawn = await testCa('QVDA Signatur-CA 2019 (Test)');
@@ -82,7 +82,7 @@ before(async () => {
 
 test('a list signed by another key, or changed after signing, is refused and adds nothing', async () => {
   const data = join(tmp.dir, 'refused');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const impostorCa = await testCa('Falscher TL-Signer');
   const impostor = (await issue(impostorCa, { cn: 'Falscher TL-Signer', publicKey })).pem;
   const forged = join(tmp.dir, 'forged.xml');
@@ -115,7 +115,7 @@ test('granted CA/QC services become qualified anchors; the qualified certificate
 
   const qualifiedCert = { compliance: true, sscd: true, types: [QC.esign] };
   const signWith = async (ca: TestCa, file: string) => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     const cert = await issue(ca, { cn: 'Kai Klose', publicKey, qc: qualifiedCert });
     const signed = await signAgreement(await agreementPdf(AQB_EXAMPLE), { signatory: ref('ministry:1'), signer: identitySigner({ certificate: cert.der, chain: [ca.der], privateKey, source: 'pkcs12' }) });
     writeFileSync(join(tmp.dir, file), signed.bytes);

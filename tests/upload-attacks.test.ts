@@ -33,7 +33,7 @@ before(async () => {
   sent = await renderPdf(composeFromData(input, { today: '2023-01-24' }).tree);
   assert.equal((await readAgreementPdf(sent)).fields[0]!.entry.party, 'partner');
   ca = await testCa('Kartenaussteller (Test)');
-  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair = generateKeyPairSync('rsa', { modulusLength: 3072 });
   key = pair.privateKey;
   cert = (await issue(ca, { cn: 'Andreas Siebert', publicKey: pair.publicKey })).der;
 });
@@ -95,7 +95,7 @@ test('a widget turned into a full-page overlay: reversed corners, or indirect nu
 });
 
 test('a backdated /M does not make an expired certificate acceptable, nor a signature older than the sent document', async () => {
-  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pair = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const expired = (await issue(ca, { cn: 'Andreas Siebert', publicKey: pair.publicKey, notBefore: new Date(Date.now() - 20 * 3600_000), notAfter: new Date(Date.now() - 12 * 3600_000) })).der;
   const m = new Date(Date.now() - 18 * 3600_000);
   const pdfDate = `D:${m.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;

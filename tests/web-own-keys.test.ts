@@ -72,7 +72,7 @@ before(async () => {
   signerNss = join(tmp.dir, 'nss');
   mkdirSync(signerNss);
   execFileSync('certutil', ['-N', '-d', `sql:${signerNss}`, '--empty-password']);
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
   writeFileSync(join(tmp.dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(tmp.dir, 'c.pem'), (await issue(countyCa, { cn: 'Susanne Werner', publicKey })).pem);
   execFileSync('openssl', ['pkcs12', '-export', '-inkey', join(tmp.dir, 'k.pem'), '-in', join(tmp.dir, 'c.pem'), '-name', 'werner', '-out', join(tmp.dir, 'g.p12'), '-passout', 'pass:x']);

@@ -27,7 +27,7 @@ import { DB_FILE } from '../store/db.ts';
 import { registeredDraftOf } from '../store/files.ts';
 import { Store } from '../store/store.ts';
 import { addTrustAnchor, listTrustAnchors, removeTrustAnchor, TrustError } from '../store/trust.ts';
-import { localFirst, trustConfig, type TrustConfig } from '../sign/trust-config.ts';
+import { demoTsaRoot, localFirst, trustConfig, type TrustConfig } from '../sign/trust-config.ts';
 
 /** Errors that mean "refused, nothing written" rather than "crashed". */
 export const REFUSALS = [SignError, KeyStoreError, StampImageError, TsaError, AgreementPdfError, SignerError, UploadRefusedError, TrustError];
@@ -103,7 +103,9 @@ function trustAnchors(files: string[], dir: string): TrustConfig {
     if (!found.length) throw new AgreementPdfError(`trust anchor ${f} contains no PEM certificate`);
     for (const m of found) ders.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
   }
-  return { ...config, trust: ders, qualifiedTrust: [] };
+  // --trust replaces the signature anchors; the instance's own demo TSA still proves the time of its time-stamps.
+  const tsaRoot = demoTsaRoot(dir);
+  return { ...config, trust: [...ders, ...(tsaRoot ? [tsaRoot] : [])], qualifiedTrust: [] };
 }
 
 function withStore<T>(dir: string, fn: (store: Store) => T): T {

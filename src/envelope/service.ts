@@ -808,7 +808,7 @@ export class SigningService {
     let archival: { warnings: string[] } | null = null;
     if (completed) {
       // The last signature completes the agreement: its validation material (B-LT) and an archive time-stamp (B-LTA).
-      const sealed = await addArchivalTimestamp(result.bytes, { tsa: this.tsa, revocation: this.revocation });
+      const sealed = await addArchivalTimestamp(result.bytes, { tsa: this.tsa, revocation: this.revocation.provider({ after: result.signingTime }) });
       result = { ...result, bytes: sealed.bytes };
       archival = { warnings: sealed.warnings };
     }

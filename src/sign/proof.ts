@@ -17,7 +17,8 @@ import type { DssMaterial } from './ltv.ts';
 
 /** Where revocation data comes from when the document holds none that answers (CRL/OCSP over HTTP, our own CA in-process). */
 export interface RevocationSource {
-  material(cert: Uint8Array, issuer: Uint8Array): Promise<RevocationMaterial & { attempts: FetchAttempt[] }>;
+  /** `after`: only data issued at or after it speaks for the time in question (cached older data is not reused). */
+  material(cert: Uint8Array, issuer: Uint8Array, opts?: { after?: Date }): Promise<RevocationMaterial & { attempts: FetchAttempt[] }>;
 }
 
 export type ProofIndication = 'TOTAL_FAILED' | 'INDETERMINATE';
@@ -89,7 +90,7 @@ export async function certificateAt(cert: Uint8Array, pool: Uint8Array[], poe: D
     let finding = await checkRevocation(c, issuer, embedded, reference);
     let attempts: FetchAttempt[] | undefined;
     if (finding.status === 'unknown' && ctx.revocation) {
-      const fetched = await ctx.revocation.material(c, issuer);
+      const fetched = await ctx.revocation.material(c, issuer, { after: reference });
       attempts = fetched.attempts;
       const again = await checkRevocation(c, issuer, { crls: [...embedded.crls, ...fetched.crls], ocsps: [...embedded.ocsps, ...fetched.ocsps] }, reference);
       if (again.status !== 'unknown' || !embedded.crls.length) finding = again;

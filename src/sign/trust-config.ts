@@ -54,8 +54,8 @@ export function localFirst(keys: KeyStore, fetcher: RevocationFetcher): Revocati
     if (!(err instanceof KeyStoreError)) throw err;
   }
   return {
-    async material(cert, issuer) {
-      if (!ca || !Buffer.from(issuer).equals(Buffer.from(ca))) return fetcher.material(cert, issuer);
+    async material(cert, issuer, opts) {
+      if (!ca || !Buffer.from(issuer).equals(Buffer.from(ca))) return fetcher.material(cert, issuer, opts);
       const attempts: FetchAttempt[] = [];
       const ocsps: Uint8Array[] = [];
       const crls: Uint8Array[] = [];

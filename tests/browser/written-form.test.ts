@@ -41,7 +41,7 @@ const problems: string[] = [];
 
 /** A card signer with a qualified certificate for `cn` from the test trust service. */
 async function qualifiedSigner(cn: string): Promise<Signer> {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
   const cert = await issue(qtsp, { cn, publicKey, qc: QUALIFIED });
   return identitySigner({ certificate: cert.der, chain: [qtsp.der], privateKey, source: 'pkcs12' }, { kind: 'pkcs11', description: `Signaturkarte (Test) für ${cn}` });
 }
@@ -141,7 +141,7 @@ test('level and written form on the year page, the agreement page, the archive d
     await shot(page, '34-pruefen-schriftform-fehlt');
 
     // A signature by someone else than the field's signatory (made with a tool that does not check).
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
     const stranger = await issue(qtsp, { cn: 'Andreas Siebert', publicKey, qc: QUALIFIED });
     const draft = await agreementPdf(AQB_EXAMPLE);
     const wrong = await signFieldByHand(draft, { field: 0, certificate: stranger.der, privateKey, chain: [qtsp.der] });

@@ -79,8 +79,8 @@ export async function startCscServer(opts: { credentials: CredentialSpec[]; user
   const ca = await testCa('Test-Vertrauensdienst Fernsignatur-CA');
   const credentials = new Map<string, Credential>();
   for (const spec of opts.credentials) {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const other = spec.wrongCertificate ? generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey : publicKey;
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    const other = spec.wrongCertificate ? generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey : publicKey;
     const cert = await issue(ca, {
       cn: spec.cn,
       o: spec.o,

@@ -22,7 +22,7 @@ export interface TestCa {
 }
 
 export async function testCa(name = 'Zielwerk Test-CA (nur für Tests)', opts: { pathLength?: number | null; issuer?: TestCa } = {}): Promise<TestCa> {
-  const keys = (await crypto.subtle.generateKey({ ...RSA, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await crypto.subtle.generateKey({ ...RSA, modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const extensions = [
     new x509.BasicConstraintsExtension(true, opts.pathLength === null ? undefined : (opts.pathLength ?? 0), true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
