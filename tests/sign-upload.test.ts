@@ -209,7 +209,8 @@ describe('Landkreis Kassel: SoftHSM2 (ministry), CSC (Landrat), pdfsig upload (E
       const vias = events.map((e) => [JSON.parse(e.details).via, JSON.parse(e.details).signer.kind]);
       assert.deepEqual(vias, [['ministry-batch', 'pkcs11'], ['link', 'csc'], ['upload', 'upload']]);
       assert.equal(events[2]!.doc_before, sha256(readFileSync(sent)));
-      assert.equal(events[2]!.doc_after, sha256(readFileSync(signed)));
+      // The upload, then the completion's B-LTA updates: the trail names the archived file.
+      assert.equal(events[2]!.doc_after, sha256(readFileSync(join(data, KASSEL, 'aqb-2023-landkreis-kassel.pdf'))));
       assert.deepEqual(snap.signatories.map((s) => (s as unknown as { signer_kind: string }).signer_kind), ['pkcs11', 'csc', 'upload']);
     } finally {
       svc.close();

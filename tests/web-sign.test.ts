@@ -193,7 +193,8 @@ describe('signing page', () => {
     // Downloadable afterwards, with one more signature; a fresh browser works too (the link is the key).
     const afterPdf = await request(fx.app).get(`${path}/dokument.pdf`).buffer(true);
     assert.equal(afterPdf.status, 200);
-    assert.equal(byteRanges(afterPdf.body), signaturesBefore + 1);
+    // One more signature, and the completion's document time-stamp (B-LTA).
+    assert.equal(byteRanges(afterPdf.body), signaturesBefore + 2);
     assert.equal(sha256Hex(afterPdf.body), current.sha256);
     const report = await verifyAgreement(new Uint8Array(afterPdf.body), { trust: trustAnchorsOf(fx.ctx.svc), requireComplete: true, skipReproduction: true });
     assert.equal(report.signatures.length, signaturesBefore + 1);

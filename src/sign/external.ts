@@ -169,6 +169,9 @@ export async function checkExternalSignature(
       throw new UploadRefusedError(`Die Unterschrift ist kryptografisch nicht gültig: ${mineReport.problems.join('; ') || 'Prüfung fehlgeschlagen'}.`, 'invalid-signature');
     }
     if (!c.unchangedSince) throw new UploadRefusedError(`Nach Ihrer Unterschrift wurde die Datei noch verändert: ${mineReport.changesAfter.map(germanChange).join('; ')}.`, 'disallowed-change');
+    if (mineReport.subIndication === 'OUT_OF_BOUNDS_NO_POE') {
+      throw new UploadRefusedError(`Das Zertifikat ist jetzt nicht gültig (gültig ${mineReport.certificate?.validFrom.slice(0, 10)} bis ${mineReport.certificate?.validTo.slice(0, 10)}), und kein Zeitstempel beweist eine frühere Unterschrift.`, 'invalid-signature');
+    }
     if (c.chain !== 'trusted') {
       throw new UploadRefusedError(
         `Das Zertifikat (${mineReport.certificate?.subject ?? '?'}, ausgestellt von ${mineReport.certificate?.issuer ?? '?'}) stammt von einer Stelle, der diese Zielwerk-Instanz nicht vertraut. Die Administration kann die ausstellende CA mit „zv trust add“ aufnehmen.`,

@@ -248,13 +248,13 @@ function keyIdentifier(spki: Uint8Array): Uint8Array {
 const extension = (id: string, critical: boolean, value: Uint8Array) => der.seq(der.oid(id), ...(critical ? [der.boolean(true)] : []), der.octetString(value));
 
 /**
- * An identity for a local TSA issued by `ca`: RSA 2048, extKeyUsage id-kp-timeStamping
+ * An identity for a local TSA issued by `ca`: ECDSA P-256 (RSA 2048 is unsuitable after 2025), extKeyUsage id-kp-timeStamping
  * (critical, the only usage), keyUsage digitalSignature (critical), valid for 10 years from an
  * hour ago (clock skew) but not beyond the CA certificate. The chain is [ca.certificate].
  */
 export async function createTsaIdentity(ca: { certificate: Uint8Array; privateKey: KeyObject }, opts: { commonName?: string } = {}): Promise<SigningIdentity> {
   const caParts = certificateParts(ca.certificate);
-  const { publicKey, privateKey } = await generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+  const { publicKey, privateKey } = await generateKeyPair('ec', { namedCurve: 'P-256' });
   const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
   const caKeyId = caParts.subjectKeyIdentifier ?? keyIdentifier(caParts.subjectPublicKeyInfo);
 
