@@ -57,7 +57,7 @@ export const DIGESTS: Record<string, { name: string; node: string; length: numbe
 };
 
 /** Signature algorithms with an implied digest (RSA PKCS#1 v1.5 and ECDSA). */
-const SIGNATURE_DIGEST: Record<string, string> = {
+export const SIGNATURE_DIGEST: Record<string, string> = {
   '1.2.840.113549.1.1.5': 'sha1',
   '1.2.840.113549.1.1.14': 'sha224',
   '1.2.840.113549.1.1.11': 'sha256',

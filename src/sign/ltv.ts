@@ -6,7 +6,7 @@
  * modification analysis and independent tools (qpdf, pdfsig, openssl ts) accept.
  */
 import { createHash } from 'node:crypto';
-import { PDF, PdfArray, PdfDict, PdfRef, PdfStream } from '@libpdf/core';
+import { PDF, PdfArray, PdfDict, PdfStream } from '@libpdf/core';
 import type { PdfObject, RevocationProvider } from '@libpdf/core';
 import { deref } from './agreement-pdf.ts';
 import { parseTimeStampToken, DIGESTS } from './cms.ts';
@@ -136,9 +136,6 @@ export async function addArchivalTimestamp(bytes: Uint8Array, opts: { tsa: Times
   return { bytes: result.bytes, warnings: result.warnings.map((w) => `${w.code}: ${w.message}`) };
 }
 
-/** A renewal: fresh validation data for everything so far (the previous time-stamp included), then a new document time-stamp. */
-export const renewArchivalTimestamp = addArchivalTimestamp;
-
 /** "Zeitstempel-1", "Zeitstempel-2", …: the next unused document time-stamp field name. */
 function nextTimestampField(pdf: PDF): string {
   const acroForm = deref(pdf, pdf.getCatalog().get('AcroForm'));
@@ -154,10 +151,4 @@ function nextTimestampField(pdf: PDF): string {
   let n = 1;
   while (names.has(`zv-timestamp-${n}`)) n++;
   return `zv-timestamp-${n}`;
-}
-
-/** Whether `v` (a field's /V) is a document time-stamp signature dictionary. */
-export function isDocTimeStamp(pdf: PDF, v: PdfObject | undefined): boolean {
-  const d = v instanceof PdfRef ? pdf.getObject(v) : v;
-  return d instanceof PdfDict && (d.getName('Type')?.value === 'DocTimeStamp' || d.getName('SubFilter')?.value === 'ETSI.RFC3161') && d.has('ByteRange') && d.has('Contents');
 }

@@ -12,6 +12,7 @@
  *
  * Structures are built and parsed with pkijs/asn1js; signatures are made and checked with node:crypto.
  */
+import { SIGNATURE_DIGEST } from './cms.ts';
 import { createHash, randomBytes, sign as nodeSign, verify as nodeVerify, constants, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,19 +89,6 @@ const CERT_ID_HASHES: Record<string, string> = {
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
 
-/** Digest implied by a signature algorithm (RSA PKCS#1 v1.5, ECDSA). */
-const SIGNATURE_HASHES: Record<string, string> = {
-  '1.2.840.113549.1.1.5': 'sha1',
-  '1.2.840.113549.1.1.14': 'sha224',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.1': 'sha1',
-  '1.2.840.10045.4.3.1': 'sha224',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-};
 
 /** OCSPResponseStatus (RFC 6960 4.2.1). */
 export const OCSP_RESPONSE_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, sigRequired: 5, unauthorized: 6 } as const;
@@ -171,7 +159,7 @@ function verifySignature(signerDer: Uint8Array, algorithm: pkijs.AlgorithmIdenti
       return nodeVerify(h, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength }, value);
     }
     if (oid === '1.3.101.112') return key.asymmetricKeyType === 'ed25519' && nodeVerify(null, data, key, value);
-    const h = SIGNATURE_HASHES[oid];
+    const h = SIGNATURE_DIGEST[oid];
     if (!h) return false;
     if (oid.startsWith('1.2.840.10045.')) return key.asymmetricKeyType === 'ec' && nodeVerify(h, data, { key, dsaEncoding: 'der' }, value);
     return key.asymmetricKeyType === 'rsa' && nodeVerify(h, data, { key, padding: constants.RSA_PKCS1_PADDING }, value);
