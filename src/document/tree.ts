@@ -9,6 +9,11 @@ export interface Run {
   text: string;
   bold?: boolean;
   italic?: boolean;
+  /**
+   * Never hyphenate inside this run (proper names: partner, seat, ministry, signatories, projects).
+   * A line may still break at a space or after a hyphen the name itself has.
+   */
+  noHyphenate?: boolean;
 }
 
 /** A centred block of short lines, e.g. the title block ("Zielvereinbarung", "2023", "zwischen", …). */
