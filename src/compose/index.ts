@@ -5,6 +5,7 @@ import { parseMarkup } from './markup.ts';
 import { resolveAgreement, type ResolvedAgreement, type ResolveOptions } from './resolve.ts';
 import { signatureBlock } from './signatures.ts';
 import { escapeDeep, renderTemplate } from './template.ts';
+import { agreementNames, typesetBlocks } from './typography.ts';
 
 export interface ComposeOptions extends ResolveOptions {
   /**
@@ -57,7 +58,8 @@ export function composeAgreement(input: AgreementInput, options: ComposeOptions 
 export function composeResolved(resolved: ResolvedAgreement, sourceBytes?: Uint8Array): ComposedAgreement {
   const input = resolved.input;
   const markup = renderTemplate(resolved.edition.template, templateContext(resolved));
-  const blocks = parseMarkup(markup, resolved.edition.template).map((b) => (b.kind === 'signatures' ? signatureBlock(resolved) : b));
+  const parsed = parseMarkup(markup, resolved.edition.template).map((b) => (b.kind === 'signatures' ? signatureBlock(resolved) : b));
+  const blocks = typesetBlocks(parsed, agreementNames(resolved));
   const typeLabel = resolved.type === 'aqb' ? 'AQB' : 'SGB II';
   const tree: DocumentTree = {
     meta: {

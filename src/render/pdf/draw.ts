@@ -37,7 +37,12 @@ export function pdfTextString(s: string): string {
   return `<${hex}>`;
 }
 
-function drawLine(line: TextLine, fonts: Record<FontStyle, DrawFont>, out: string[]) {
+/** Text state that persists across text objects on a page (ISO 32000-1 § 9.3.1): only Tc here. */
+interface TextState {
+  tc: number;
+}
+
+function drawLine(line: TextLine, fonts: Record<FontStyle, DrawFont>, out: string[], state: TextState = { tc: 0 }) {
   out.push('BT');
   let i = 0;
   const pieces = line.pieces;
@@ -55,12 +60,18 @@ function drawLine(line: TextLine, fonts: Record<FontStyle, DrawFont>, out: strin
     while (k < j) {
       const first = pieces[k]!;
       let l = k;
-      while (l < j && pieces[l]!.style === first.style && pieces[l]!.size === first.size) l++;
+      while (l < j && pieces[l]!.style === first.style && pieces[l]!.size === first.size && pieces[l]!.letterSpacing === first.letterSpacing) l++;
       const font = fonts[first.style];
       const fontKey = `${font.resourceName} ${num(first.size)}`;
       if (fontKey !== curFont) {
         out.push(`/${fontKey} Tf`);
         curFont = fontKey;
+      }
+      // Letter-spacing chosen by the line breaker (Tc: added to every glyph's advance).
+      const tc = Number(num(first.letterSpacing ?? 0));
+      if (tc !== state.tc) {
+        out.push(`${num(tc)} Tc`);
+        state.tc = tc;
       }
       out.push(`1 0 0 1 ${num(first.x)} ${num(line.y)} Tm`);
       out.push(tjArray(pieces.slice(k, l), font) + ' TJ');
@@ -109,8 +120,9 @@ function tjArray(pieces: TextPiece[], font: DrawFont): string {
 /** The content stream of one page. */
 export function pageContent(page: LaidOutPage, fonts: Record<FontStyle, DrawFont>): string {
   const out: string[] = ['0 g 0 G'];
+  const state: TextState = { tc: 0 };
   for (const item of page.items) {
-    if (item.kind === 'text') drawLine(item, fonts, out);
+    if (item.kind === 'text') drawLine(item, fonts, out, state);
     else if (item.kind === 'rule') out.push(`q ${num(item.lineWidth)} w ${num(item.x1)} ${num(item.y)} m ${num(item.x2)} ${num(item.y)} l S Q`);
   }
   return out.join('\n') + '\n';

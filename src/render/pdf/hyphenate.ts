@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { memoize } from './memo.ts';
+import compounds from './data/german-compounds.json' with { type: 'json' };
 
 interface HyphenModule {
   hyphenateSync(text: string, options?: { hyphenChar?: string; minWordLength?: number; exceptions?: string[] }): string;
@@ -24,13 +25,21 @@ export interface BreakPoint {
   offset: number;
   /** true: a hyphen must be drawn at the line end (soft hyphenation); false: the word already has one. */
   hyphen: boolean;
+  /** A soft break at a compound joint ("Ausbildungs-berufen"), preferred over one inside a stem ("Ausbildungsbe-rufen"). */
+  joint?: boolean;
 }
 
 /** Minimum letters in a word before pattern hyphenation is tried. */
 export const MIN_HYPHENATE_LETTERS = 6;
-/** Minimum letters left on the line / carried to the next line at a soft break. */
-const LEFT_MIN = 2;
+/** Minimum letters left on the line / carried to the next line at a soft break (German house rule: 3 and 3). */
+const LEFT_MIN = 3;
 const RIGHT_MIN = 3;
+
+/** Is the pattern point between `left` and `right` (lower case letters) a compound joint? */
+function isJoint(left: string, right: string): boolean {
+  if (left.length < 3 || right.length < 3) return false;
+  return compounds.leftEndings.some((e) => left.endsWith(e)) || compounds.rightStems.some((s) => right.startsWith(s));
+}
 
 const LETTER = /\p{L}/u;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
@@ -77,10 +86,13 @@ function compute(word: string): BreakPoint[] {
   const points: BreakPoint[] = [];
   let letters = 0;
   let units = 0;
+  const lower = core.join('').toLowerCase();
   for (let i = 0; i < parts.length - 1; i++) {
     letters += Array.from(parts[i]!).length;
     units += parts[i]!.length;
-    if (letters >= LEFT_MIN && coreLetters - letters >= RIGHT_MIN) points.push({ offset: prefixUnits + units, hyphen: true });
+    if (letters >= LEFT_MIN && coreLetters - letters >= RIGHT_MIN) {
+      points.push({ offset: prefixUnits + units, hyphen: true, ...(isJoint(lower.slice(0, units), lower.slice(units)) ? { joint: true } : {}) });
+    }
   }
   return points;
 }

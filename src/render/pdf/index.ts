@@ -32,6 +32,7 @@ function measurer(res: Resources): Measurer {
   return {
     width: (style, size, text) => res.faces[style].width(text, size),
     hasGlyph: (style, cp) => res.faces[style].hasGlyph(cp),
+    glyphs: (style, text) => (text === '' ? 0 : res.faces[style].shape(text).glyphIds.length),
     ascent: r.ascent,
     descent: r.descent,
   };

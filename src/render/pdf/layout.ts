@@ -23,6 +23,8 @@ import type {
 import type { FontStyle } from './fonts.ts';
 import { styleOf } from './fonts.ts';
 import { breakPoints } from './hyphenate.ts';
+import { breakParagraph } from './linebreak.ts';
+import type { Item } from './linebreak.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Geometry and typographic constants
@@ -81,6 +83,8 @@ export interface Measurer {
   /** Width in points of `text` in `style` at `size` (kerning included). */
   width(style: FontStyle, size: number, text: string): number;
   hasGlyph(style: FontStyle, codePoint: number): boolean;
+  /** Number of glyphs `text` shapes to (for letter-spacing). */
+  glyphs(style: FontStyle, text: string): number;
   /** Font ascent/descent in em (descent negative). */
   ascent: number;
   descent: number;
@@ -100,6 +104,8 @@ export interface TextPiece {
   x: number;
   width: number;
   span?: Span;
+  /** Letter-spacing (PDF Tc, points) the breaker chose for this piece's line; `width` includes it. */
+  letterSpacing?: number;
 }
 
 export interface TextLine {
@@ -159,11 +165,13 @@ export interface Layout {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Inline model: words made of uniformly styled segments
+// Inline model: words made of uniformly styled segments, broken into lines by total-fit breaking
 
 interface Seg {
   text: string;
   style: FontStyle;
+  /** Part of a proper name: no hyphenation inside (Run.noHyphenate). */
+  noHyphenate?: boolean;
 }
 
 interface Word {
@@ -171,23 +179,28 @@ interface Word {
   text: string;
   /** Style of the space preceding the word (null at paragraph start). */
   gapStyle: FontStyle | null;
+  /** The space before the word is a tie (U+00A0 in the tree): no break there. */
+  gapTie?: boolean;
 }
 
 /** A word or word fragment placed on a line. */
 interface LineWord {
   segs: Seg[];
   width: number;
-  /** Draw a hyphen after the fragment, in this style. */
+  /** Draw a (soft) hyphen after the fragment, in this style. */
   hyphen?: FontStyle;
   /** Word broken across lines: 'first' fragment carries the whole word as ActualText, 'rest' an empty one. */
   split?: { part: 'first'; whole: string } | { part: 'rest' };
   gapStyle: FontStyle | null;
+  gapTie?: boolean;
 }
 
 interface BuiltLine {
   words: LineWord[];
   natural: number;
   last: boolean;
+  /** Adjustment ratio chosen by the breaker for a justified line (shared by spaces and letter-spacing). */
+  justify: boolean;
 }
 
 interface Ctx {
@@ -202,7 +215,44 @@ export interface LayoutOptions {
   hyphenation?: boolean;
 }
 
-/** Normalises a character for drawing; returns '' to drop it. */
+/**
+ * Typographic rules of the breaker, as data. Spaces stretch by half and shrink by a third of their
+ * width at r = ±1 (TeX's values for a normal font); letter-spacing adds 0.02 em per glyph gap at r = 1
+ * and is capped at ±0.04 em. As in TeX, a first pass tries the paragraph without inserted hyphens and
+ * accepts it if no line needs r > 1 (spaces 1.5×, tracking 0.02 em); only then may hyphenation help,
+ * at the same tolerance; only if that finds no solution does a third pass accept r = 1.8 (1.9×, 0.036 em).
+ */
+export const TYPESETTING = {
+  spaceStretch: 1 / 2,
+  spaceShrink: 1 / 3,
+  letterStretchEm: 0.025,
+  letterShrinkEm: 0.02,
+  maxLetterSpacingEm: 0.04,
+  pretolerance: 1,
+  tolerance: 1,
+  emergencyTolerance: 1.8,
+  linePenalty: 10,
+  /** Penalty of a soft hyphen at a compound joint ("Ausbildungs-berufen") and inside a stem ("Ausbildungsbe-rufen"). */
+  hyphenPenaltyJoint: 50,
+  hyphenPenaltyStem: 200,
+  /** Break after a hyphen the word already has ("Werra-Meißner-Kreis"). */
+  explicitHyphenPenalty: 50,
+  doubleHyphenDemerits: 10000,
+  finalHyphenDemerits: 5000,
+  adjacentDemerits: 10000,
+  maxConsecutiveHyphens: 2,
+  /** Ragged (left/centred) lines: the line end may stretch by this many em, spaces stay natural. */
+  raggedStretchEm: 3,
+} as const;
+
+const SOFT_HYPHEN = '\u00AD';
+/** Characters the document tree uses for a space that must not break (a tie, TeX's ~). */
+const TIES = new Set(['\u00A0', '\u202F', '\u2007']);
+
+/**
+ * Normalises a character for drawing; returns '' to drop it. A character the fonts cannot draw is an
+ * error here: validation refuses such input long before, and nothing is ever drawn as '?'.
+ */
 function normalizeChar(ch: string, style: FontStyle, m: Measurer): string {
   const cp = ch.codePointAt(0)!;
   if (ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\v') return ' ';
@@ -210,39 +260,55 @@ function normalizeChar(ch: string, style: FontStyle, m: Measurer): string {
   // Soft hyphen and zero-width characters carry no glyph; the line breaker hyphenates on its own.
   if (ch === '\u00AD' || ch === '\u200B' || ch === '\u200C' || ch === '\u200D' || ch === '\u2060' || ch === '\uFEFF') return '';
   if (ch === ' ') return ' ';
+  if (TIES.has(ch)) return '\u00A0';
   if (m.hasGlyph(style, cp)) return ch;
-  // Typographic spaces without a glyph fall back to a (non-breaking) space; anything else to '?',
-  // never to glyph 0 (.notdef is not allowed in PDF/A).
-  if (/\s/u.test(ch)) return m.hasGlyph(style, 0xa0) ? '\u00A0' : ' ';
+  // Typographic spaces without a glyph fall back to a normal space, the non-breaking hyphen to '-'.
+  if (/\s/u.test(ch)) return ' ';
   if (ch === '\u2011' && m.hasGlyph(style, 0x2d)) return '-';
-  return m.hasGlyph(style, 0xfffd) ? '\uFFFD' : '?';
+  throw new MissingGlyphError(ch, style);
 }
 
-/** Splits runs into words at (breaking) spaces; consecutive spaces collapse. */
+/** A character none of the embedded fonts can draw reached the renderer. */
+export class MissingGlyphError extends Error {
+  constructor(
+    readonly char: string,
+    readonly style: FontStyle,
+  ) {
+    const cp = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    super(`Zeichen „${char}“ (U+${cp}) ist in der Schrift nicht enthalten`);
+    this.name = 'MissingGlyphError';
+  }
+}
+
+/** Splits runs into words at spaces; consecutive spaces collapse. A tie joins two words without a break. */
 function toWords(runs: Run[], ctx: Ctx, forceBold = false): Word[] {
   const words: Word[] = [];
   let cur: Word | null = null;
   let pendingGap: FontStyle | null = null;
+  let pendingTie = false;
   for (const run of runs) {
     const style = styleOf(forceBold || run.bold, run.italic);
     for (const raw of run.text) {
       const ch = normalizeChar(raw, style, ctx.m);
       if (ch === '') continue;
-      if (ch === ' ') {
+      if (ch === ' ' || ch === '\u00A0') {
         if (cur) {
           words.push(cur);
           cur = null;
         }
         pendingGap ??= style;
+        pendingTie ||= ch === '\u00A0';
         continue;
       }
       if (!cur) {
-        cur = { segs: [], text: '', gapStyle: words.length ? pendingGap : null };
+        cur = { segs: [], text: '', gapStyle: words.length ? pendingGap : null, ...(words.length && pendingTie ? { gapTie: true } : {}) };
         pendingGap = null;
+        pendingTie = false;
       }
       const last = cur.segs[cur.segs.length - 1];
-      if (last && last.style === style) last.text += ch;
-      else cur.segs.push({ text: ch, style });
+      const noHyphenate = run.noHyphenate === true;
+      if (last && last.style === style && !!last.noHyphenate === noHyphenate) last.text += ch;
+      else cur.segs.push({ text: ch, style, ...(noHyphenate ? { noHyphenate } : {}) });
       cur.text += ch;
     }
   }
@@ -260,7 +326,7 @@ function sliceSegs(word: Word, from: number, to: number): Seg[] {
     pos = e;
     const a = Math.max(s, from);
     const b = Math.min(e, to);
-    if (a < b) out.push({ text: seg.text.slice(a - s, b - s), style: seg.style });
+    if (a < b) out.push({ ...seg, text: seg.text.slice(a - s, b - s) });
   }
   return out;
 }
@@ -269,6 +335,12 @@ function segsWidth(segs: Seg[], size: number, m: Measurer): number {
   let w = 0;
   for (const s of segs) w += m.width(s.style, size, s.text);
   return w;
+}
+
+function segsGlyphs(segs: Seg[], m: Measurer): number {
+  let g = 0;
+  for (const s of segs) g += m.glyphs(s.style, s.text);
+  return g;
 }
 
 function styleAt(word: Word, offset: number): FontStyle {
@@ -280,103 +352,207 @@ function styleAt(word: Word, offset: number): FontStyle {
   return word.segs[word.segs.length - 1]!.style;
 }
 
-/**
- * First-fit line breaking. A word that does not fit is hyphenated at the last German
- * hyphenation point (or after an existing hard hyphen) that still fits; only when even an empty
- * line cannot take the word is it broken between characters.
- */
-function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyphenate: boolean): BuiltLine[] {
-  const m = ctx.m;
-  const lines: BuiltLine[] = [];
-  let cur: LineWord[] = [];
-  let curW = 0;
-  const flush = (last: boolean) => {
-    lines.push({ words: cur, natural: curW, last });
-    cur = [];
-    curW = 0;
-  };
-  for (const word of words) {
-    const end = word.text.length;
-    const points = breakPoints(word.text).filter((p) => (hyphenate && ctx.hyphenation) || !p.hyphen);
-    let from = 0;
-    for (;;) {
-      const gapStyle = cur.length ? (word.gapStyle ?? 'regular') : null;
-      const gapW = gapStyle ? m.width(gapStyle, size, ' ') : 0;
-      const restSegs = sliceSegs(word, from, end);
-      const restW = segsWidth(restSegs, size, m);
-      const split: LineWord['split'] = from > 0 ? { part: 'rest' } : undefined;
-      if (curW + gapW + restW <= maxWidth + EPS) {
-        cur.push({ segs: restSegs, width: restW, split, gapStyle });
-        curW += gapW + restW;
-        break;
-      }
-      // Does not fit: try the longest fragment ending at a break point.
-      const avail = maxWidth - curW - gapW;
-      let placed = false;
-      for (let i = points.length - 1; i >= 0; i--) {
-        const p = points[i]!;
-        if (p.offset <= from || p.offset >= end) continue;
-        const segs = sliceSegs(word, from, p.offset);
-        const hyphenStyle = p.hyphen ? styleAt(word, p.offset) : undefined;
-        const w = segsWidth(segs, size, m) + (hyphenStyle ? m.width(hyphenStyle, size, '-') : 0);
-        if (w <= avail + EPS) {
-          cur.push({ segs, width: w, hyphen: hyphenStyle, split: from > 0 ? { part: 'rest' } : { part: 'first', whole: word.text }, gapStyle });
-          curW += gapW + w;
-          flush(false);
-          from = p.offset;
-          placed = true;
-          break;
-        }
-      }
-      if (placed) continue;
-      if (cur.length) {
-        flush(false);
-        continue;
-      }
-      // Empty line and still too wide: break between characters as a last resort (no hyphen
-      // is drawn; the ActualText span still gives back the whole token).
-      const cps: number[] = [];
-      for (let i = from; i < end; ) {
-        const cp = word.text.codePointAt(i)!;
-        i += cp > 0xffff ? 2 : 1;
-        cps.push(i);
-      }
-      let lo = 0;
-      let hi = cps.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (segsWidth(sliceSegs(word, from, cps[mid]!), size, m) <= maxWidth + EPS) lo = mid;
-        else hi = mid - 1;
-      }
-      const cut = cps[lo]!;
-      const segs = sliceSegs(word, from, cut);
-      const w = segsWidth(segs, size, m);
-      cur.push({ segs, width: w, split: from > 0 ? { part: 'rest' } : { part: 'first', whole: word.text }, gapStyle: null });
-      curW = w;
-      flush(false);
-      from = cut;
-    }
+/** The segment holding code unit `offset` of the word. */
+function segAt(word: Word, offset: number): Seg | undefined {
+  let pos = 0;
+  for (const seg of word.segs) {
+    pos += seg.text.length;
+    if (offset < pos) return seg;
   }
-  if (cur.length || lines.length === 0) flush(true);
-  else lines[lines.length - 1]!.last = true;
+  return undefined;
+}
+
+/** A soft break at `offset` would split a proper name (or glue a suffix to one). */
+function insideName(word: Word, offset: number): boolean {
+  return segAt(word, offset - 1)?.noHyphenate === true || segAt(word, offset)?.noHyphenate === true;
+}
+
+/** What an item of the breaker's list stands for, to rebuild the lines afterwards. */
+type Origin = { word: number; from: number; to: number } | { word: number; offset: number; soft: boolean } | null;
+
+/** Code-unit offsets after each code point of word.text[from, to). */
+function charEnds(text: string, from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to; ) {
+    i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+    out.push(i);
+  }
+  return out;
+}
+
+/**
+ * Total-fit line breaking (see linebreak.ts). Justified text may hyphenate at German pattern points
+ * — never inside proper names, never in the paragraph's last word — and after hyphens the word
+ * already has; ragged text (titles, headings, signature columns) breaks only at spaces and hard
+ * hyphens. A word wider than the measure gets character-level breaks as the last resort.
+ */
+function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyphenate: boolean, justify = hyphenate): BuiltLine[] {
+  const m = ctx.m;
+  const T = TYPESETTING;
+  const items: Item[] = [];
+  const origin: Origin[] = [];
+  const push = (item: Item, o: Origin) => {
+    items.push(item);
+    origin.push(o);
+  };
+  words.forEach((word, k) => {
+    if (k > 0) {
+      const gapStyle = word.gapStyle ?? 'regular';
+      const sw = m.width(gapStyle, size, ' ');
+      if (word.gapTie) push({ type: 'penalty', width: 0, glyphs: 0, penalty: Infinity, flagged: false }, null);
+      push({ type: 'glue', width: sw, stretch: justify ? sw * T.spaceStretch : 0, shrink: justify ? sw * T.spaceShrink : 0, glyphs: 1 }, { word: k, offset: 0, soft: false });
+    }
+    const end = word.text.length;
+    const isLast = k === words.length - 1;
+    const points = breakPoints(word.text).filter((p) => {
+      if (!p.hyphen) return true; // after a hard hyphen: always allowed
+      return hyphenate && ctx.hyphenation && !isLast && !insideName(word, p.offset);
+    });
+    let from = 0;
+    const pushBox = (a: number, b: number) => {
+      const segs = sliceSegs(word, a, b);
+      const w = segsWidth(segs, size, m);
+      if (w > maxWidth + EPS && b - a > 1) {
+        // Wider than the line: breakable between characters at a high cost, without a hyphen.
+        let s = a;
+        for (const e of charEnds(word.text, a, b)) {
+          const cs = sliceSegs(word, s, e);
+          if (s > a) push({ type: 'penalty', width: 0, glyphs: 0, penalty: 1000, flagged: false }, { word: k, offset: s, soft: false });
+          push({ type: 'box', width: segsWidth(cs, size, m), glyphs: segsGlyphs(cs, m) }, { word: k, from: s, to: e });
+          s = e;
+        }
+        return;
+      }
+      push({ type: 'box', width: w, glyphs: segsGlyphs(segs, m) }, { word: k, from: a, to: b });
+    };
+    for (const p of points) {
+      if (p.offset <= from || p.offset >= end) continue;
+      pushBox(from, p.offset);
+      const hyphenStyle = styleAt(word, p.offset);
+      const penalty = p.hyphen ? (p.joint ? T.hyphenPenaltyJoint : T.hyphenPenaltyStem) : T.explicitHyphenPenalty;
+      push(
+        { type: 'penalty', width: p.hyphen ? m.width(hyphenStyle, size, SOFT_HYPHEN) : 0, glyphs: p.hyphen ? 1 : 0, penalty, flagged: true, soft: p.hyphen },
+        { word: k, offset: p.offset, soft: p.hyphen },
+      );
+      from = p.offset;
+    }
+    pushBox(from, end);
+  });
+  // Paragraph end: \parfillskip and a forced break.
+  push({ type: 'glue', width: 0, stretch: Infinity, shrink: 0, glyphs: 0 }, null);
+  push({ type: 'penalty', width: 0, glyphs: 0, penalty: -Infinity, flagged: false }, null);
+
+  const breaks = words.length
+    ? breakParagraph(items, {
+        lineWidth: maxWidth,
+        pretolerance: justify ? T.pretolerance : 1,
+        tolerance: justify ? T.tolerance : 1,
+        emergencyTolerance: justify ? T.emergencyTolerance : 10,
+        linePenalty: T.linePenalty,
+        doubleHyphenDemerits: T.doubleHyphenDemerits,
+        finalHyphenDemerits: T.finalHyphenDemerits,
+        adjacentDemerits: justify ? T.adjacentDemerits : 0,
+        maxConsecutiveHyphens: T.maxConsecutiveHyphens,
+        letterStretch: justify ? T.letterStretchEm * size : 0,
+        letterShrink: justify ? T.letterShrinkEm * size : 0,
+        raggedStretch: justify ? 0 : T.raggedStretchEm * size,
+      })
+    : [];
+
+  // Rebuild the lines from the boxes between consecutive breaks.
+  const lines: BuiltLine[] = [];
+  let start = 0;
+  breaks.forEach((br, li) => {
+    const frags = new Map<number, { from: number; to: number }>();
+    for (let i = start; i < br.position; i++) {
+      const o = origin[i];
+      if (items[i]!.type !== 'box' || !o || !('from' in o)) continue;
+      const f = frags.get(o.word);
+      if (f) f.to = o.to;
+      else frags.set(o.word, { from: o.from, to: o.to });
+    }
+    const brOrigin = origin[br.position];
+    const softAt = brOrigin && 'offset' in brOrigin && brOrigin.soft && items[br.position]!.type === 'penalty' ? brOrigin : null;
+    const lineWords: LineWord[] = [];
+    let natural = 0;
+    let first = true;
+    for (const [k, f] of frags) {
+      const word = words[k]!;
+      const segs = sliceSegs(word, f.from, f.to);
+      const hyphen = softAt && softAt.word === k && softAt.offset === f.to ? styleAt(word, f.to) : undefined;
+      const width = segsWidth(segs, size, m) + (hyphen ? m.width(hyphen, size, SOFT_HYPHEN) : 0);
+      const whole = f.from === 0 && f.to === word.text.length;
+      const gapStyle = first ? null : (word.gapStyle ?? 'regular');
+      if (gapStyle) natural += m.width(gapStyle, size, ' ');
+      natural += width;
+      lineWords.push({
+        segs,
+        width,
+        ...(hyphen ? { hyphen } : {}),
+        ...(whole ? {} : { split: f.from > 0 ? { part: 'rest' as const } : { part: 'first' as const, whole: word.text } }),
+        gapStyle,
+        ...(!first && word.gapTie ? { gapTie: true } : {}),
+      });
+      first = false;
+    }
+    lines.push({ words: lineWords, natural, last: li === breaks.length - 1, justify });
+    // The next line starts after the break (glue and penalties at the break vanish).
+    start = br.position + 1;
+  });
+  if (lines.length === 0) lines.push({ words: [], natural: 0, last: true, justify });
   return lines;
 }
 
 type Align = 'justify' | 'center' | 'left';
 
+/**
+ * Letter-spacing and extra space per gap that justify a line to `width`: both take their share
+ * of the difference in proportion to their elasticity; letter-spacing is capped at ±0.04 em.
+ */
+function justification(line: BuiltLine, width: number, size: number, m: Measurer): { ls: number; extra: number } {
+  const T = TYPESETTING;
+  const gaps = line.words.length - 1;
+  let glyphs = 0;
+  let spaceStretch = 0;
+  let spaceShrink = 0;
+  line.words.forEach((lw, i) => {
+    glyphs += segsGlyphs(lw.segs, m) + (lw.hyphen ? 1 : 0);
+    if (i > 0 && lw.gapStyle) {
+      const sw = m.width(lw.gapStyle, size, ' ');
+      glyphs += 1;
+      spaceStretch += sw * T.spaceStretch;
+      spaceShrink += sw * T.spaceShrink;
+    }
+  });
+  const diff = width - line.natural;
+  const letterGaps = Math.max(0, glyphs - 1);
+  const y = diff >= 0 ? spaceStretch + letterGaps * T.letterStretchEm * size : spaceShrink + letterGaps * T.letterShrinkEm * size;
+  if (y <= 0 || letterGaps === 0) return { ls: 0, extra: gaps > 0 ? diff / gaps : 0 };
+  const r = diff / y;
+  const cap = T.maxLetterSpacingEm * size;
+  // Rounded to the content stream's precision, so that the drawn Tc is exactly what was justified with.
+  const ls = Math.round(Math.max(-cap, Math.min(cap, r * (diff >= 0 ? T.letterStretchEm : T.letterShrinkEm) * size)) * 1000) / 1000;
+  const rest = diff - ls * letterGaps;
+  return { ls, extra: gaps > 0 ? rest / gaps : 0 };
+}
+
 /** Turns a broken line into positioned pieces, with ActualText spans for split words. */
 function placeLine(line: BuiltLine, x0: number, width: number, size: number, align: Align, ctx: Ctx): TextPiece[] {
   const m = ctx.m;
   const pieces: TextPiece[] = [];
-  const gaps = line.words.length - 1;
   let x = x0;
   let extra = 0;
+  let ls = 0;
   if (align === 'center') x += Math.max(0, (width - line.natural) / 2);
-  else if (align === 'justify' && !line.last && gaps > 0) extra = Math.max(0, (width - line.natural) / gaps);
+  else if (align === 'justify' && !line.last && line.justify) ({ ls, extra } = justification(line, width, size, m));
+  // Every glyph advances by its width plus the letter-spacing (Tc).
+  const adv = (style: FontStyle, text: string) => m.width(style, size, text) + ls * m.glyphs(style, text);
+  const lsField = ls !== 0 ? { letterSpacing: ls } : {};
   line.words.forEach((lw, i) => {
     if (i > 0 && lw.gapStyle) {
-      const sw = m.width(lw.gapStyle, size, ' ');
-      pieces.push({ text: ' ', style: lw.gapStyle, size, x, width: sw });
+      const space = lw.gapTie ? '\u00A0' : ' ';
+      const sw = adv(lw.gapStyle, space);
+      pieces.push({ text: space, style: lw.gapStyle, size, x, width: sw, ...lsField });
       x += sw + extra;
     }
     const isLineEnd = i === line.words.length - 1;
@@ -401,18 +577,19 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
       }
     }
     for (const seg of segs) {
-      const w = m.width(seg.style, size, seg.text);
-      pieces.push({ text: seg.text, style: seg.style, size, x, width: w, span });
+      const w = adv(seg.style, seg.text);
+      pieces.push({ text: seg.text, style: seg.style, size, x, width: w, span, ...lsField });
       x += w;
     }
     if (lw.hyphen) {
-      const w = m.width(lw.hyphen, size, '-');
-      pieces.push({ text: '-', style: lw.hyphen, size, x, width: w, span });
+      // The hyphen hyphenation inserts is a soft hyphen (U+00AD, ISO 32000-1 § 14.8.2.2.3): extractors drop it.
+      const w = adv(lw.hyphen, SOFT_HYPHEN);
+      pieces.push({ text: SOFT_HYPHEN, style: lw.hyphen, size, x, width: w, span, ...lsField });
       x += w;
     }
     if (tailHyphen) {
-      const w = m.width(tailHyphen.style, size, '-');
-      pieces.push({ text: '-', style: tailHyphen.style, size, x, width: w, span: { id: ++ctx.spanSeq, actualText: '- ' } });
+      const w = adv(tailHyphen.style, '-');
+      pieces.push({ text: '-', style: tailHyphen.style, size, x, width: w, span: { id: ++ctx.spanSeq, actualText: '- ' }, ...lsField });
       x += w;
     }
   });
@@ -420,7 +597,7 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
   // drops the spaces ("§1"). An ActualText span over the whole line keeps the words apart.
   const texts = line.words.map((lw) => lw.segs.map((s) => s.text).join(''));
   if (texts.length > 1 && texts.every((t) => Array.from(t).length === 1) && pieces.every((p) => !p.span)) {
-    const span: Span = { id: ++ctx.spanSeq, actualText: texts.join(' ') };
+    const span: Span = { id: ++ctx.spanSeq, actualText: line.words.map((lw, i) => (i > 0 ? (lw.gapTie ? '\u00A0' : ' ') : '') + texts[i]).join('') };
     for (const p of pieces) p.span = span;
   }
   return pieces;
@@ -530,7 +707,8 @@ class FlowBuilder {
   paragraph(block: ParagraphBlock) {
     const align = block.align ?? 'justify';
     const words = toWords(block.runs, this.ctx);
-    const built = breakLines(words, TEXT_WIDTH, BODY_SIZE, this.ctx, true);
+    // Only justified text is hyphenated: the centred amount line and left-aligned category lines never are.
+    const built = breakLines(words, TEXT_WIDTH, BODY_SIZE, this.ctx, align === 'justify');
     const lines = built.map((bl) => textFlowLine(placeLine(bl, PAGE.marginLeft, TEXT_WIDTH, BODY_SIZE, align, this.ctx), BODY_SIZE, this.ctx.m));
     const n = lines.length;
     // A category line marked keepWithNext, or an introductory paragraph ending in ':' ("… folgende Projekte:"),
