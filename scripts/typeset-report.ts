@@ -343,11 +343,12 @@ export function measureDocument(file: string, lines: PdfLine[], fieldTops: Map<n
     if (/(?:^|\s)SGB$/.test(text) && ROMAN.test(nextText)) m.forbidden.push(`SGB getrennt: ${where}`);
     if (new RegExp(`(?:^|\\s)\\d{1,2}\\.$`).test(text) && new RegExp(`^(?:${MONTHS})\\b`).test(nextText)) m.forbidden.push(`Datum getrennt: ${where}`);
     if (new RegExp(`(?:^|\\s)\\d{1,2}\\. (?:${MONTHS})$`).test(text) && /^\d{4}\b/.test(nextText)) m.forbidden.push(`Datum getrennt: ${where}`);
-    if (lastChar === '\u00AD') {
+    // A hyphen the breaker inserted: a soft hyphen, or (older renderers) a '-' between two lower-case letters.
+    const inserted = lastChar === '\u00AD' || (lastChar === '-' && /\p{Ll}-$/u.test(text) && /^\p{Ll}/u.test(nextText));
+    if (inserted) {
       const head = text.slice(0, -1).split(/\s/).pop()!.replace(/^[^\p{L}]+/u, '');
       const tail = nextText.split(/\s/)[0]!;
-      const tailLetters = tail.replace(/[^\p{L}]/gu, '');
-            if ([...head.replace(/[^\p{L}]/gu, '')].length < 3 || [...tailLetters].length < 3) m.forbidden.push(`weniger als drei Buchstaben: ${where}`);
+      if ([...head.replace(/[^\p{L}]/gu, '')].length < 3 || [...tail.replace(/[^\p{L}]/gu, '')].length < 3) m.forbidden.push(`weniger als drei Buchstaben: ${where}`);
       const joined = (text.slice(0, -1) + nextText).replace(/\u00A0/g, ' ');
       const at = text.length - 1;
       const hit = names.find((n) => {

@@ -125,7 +125,7 @@ test('editions: latest edition not after the year, explicit edition, § 6 varian
 
 test('SGB II reporting deadlines follow the year', () => {
   const text = textOf({ type: 'sgb2', year: 2027, partner: 'stadt-kassel', signatories: { partner: [{ name: 'X Y', role: 'Oberbürgermeister' }] } });
-  assert.equal((text.match(/bis zum 15\. Februar 2028/g) ?? []).length, 2);
+  assert.equal((text.match(/bis zum 15\.\sFebruar\s2028/g) ?? []).length, 2);
   assert.ok(!text.includes('2024'));
   assert.ok(text.startsWith('Zielvereinbarung 2027\n'));
 });

@@ -287,7 +287,7 @@ test('pdftotext gives back every heading, paragraph and list item verbatim (whol
   assert.ok(long.includes('„Bündnis für Ausbildung“ – § 5 – 444.000 € – Maß, Straße, ÄÖÜ äöü ß.'), 'special characters extract correctly');
 });
 
-test('hyphenation actually happens (and is undone by ActualText)', () => {
+test('hyphenation actually happens: soft hyphens (U+00AD), undone by ActualText', () => {
   const spans = new Map<number, { actual: string; text: string }>();
   for (const v of [r.p2!, r.stress!])
     for (const p of v.layout.pages)
@@ -299,7 +299,7 @@ test('hyphenation actually happens (and is undone by ActualText)', () => {
               s.text += piece.text;
               spans.set(piece.span.id, s);
             }
-  const hyphenated = [...spans.values()].filter((s) => s.actual.length > 0 && s.text.endsWith('-') && s.actual.startsWith(s.text.slice(0, -1)) && !s.actual.startsWith(s.text));
+  const hyphenated = [...spans.values()].filter((s) => s.actual.length > 0 && s.text.endsWith('\u00AD') && s.actual.startsWith(s.text.slice(0, -1)) && !s.actual.startsWith(s.text));
   assert.ok(hyphenated.length >= 2, 'expected soft-hyphenated words in the sample');
   // Then the fragments are in the PDF but not in the extracted text.
   const text = normalizedText(r.p2!.file);

@@ -544,7 +544,8 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
   let extra = 0;
   let ls = 0;
   if (align === 'center') x += Math.max(0, (width - line.natural) / 2);
-  else if (align === 'justify' && !line.last && line.justify) ({ ls, extra } = justification(line, width, size, m));
+  // A paragraph's last line keeps its natural spacing, unless the breaker had to shrink it to fit.
+  else if (align === 'justify' && line.justify && (!line.last || line.natural > width + EPS)) ({ ls, extra } = justification(line, width, size, m));
   // Every glyph advances by its width plus the letter-spacing (Tc).
   const adv = (style: FontStyle, text: string) => m.width(style, size, text) + ls * m.glyphs(style, text);
   const lsField = ls !== 0 ? { letterSpacing: ls } : {};
