@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { findPartner, suggestPartnerId } from '../registry/partners.ts';
 import { isMeasureCategory, suggestCategory } from '../registry/categories.ts';
+import { drawableText } from './charset.ts';
 
 /**
  * The input contract for one agreement (see README "Input format").
@@ -13,14 +14,18 @@ export const MAX_YEAR = 2100;
 // Control characters (incl. newlines and tabs) would break the one-line structure of names and list items.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-/** A single line of printable text: trimmed, non-empty, no control characters. */
+/**
+ * A single line of printable text: trimmed, non-empty, no control characters, and only characters
+ * the PDF's fonts can draw. Every free-text field of the agreement is a line(), so all input paths get all checks.
+ */
 export function line(max: number) {
   return z
     .string({ error: (iss) => (iss.input === undefined ? 'is required' : `must be text, got ${describe(iss.input)}`) })
     .refine((s) => s.trim() === s, { message: 'must not start or end with whitespace' })
     .refine((s) => s.length > 0, { message: 'must not be empty' })
     .refine((s) => s.length <= max, { message: `must be at most ${max} characters long` })
-    .refine((s) => !CONTROL_CHARS.test(s), { message: 'must not contain line breaks, tabs or other control characters' });
+    .refine((s) => !CONTROL_CHARS.test(s), { message: 'must not contain line breaks, tabs or other control characters' })
+    .superRefine(drawableText);
 }
 
 function describe(value: unknown): string {
