@@ -188,6 +188,9 @@ class SubsetEmbedder extends CustomFontEmbedder {
     const font = this.face.font;
     const scale = 1000 / this.face.unitsPerEm;
     const gids = [...this.used.keys()].sort((a, b) => a - b);
+    // A face nothing was drawn with (a stamp with an image has no italic name) is referenced by no
+    // page: write nothing rather than an empty font.
+    if (gids.length === 0 && ref) return ref;
 
     // ToUnicode: one text per glyph. Prefer a code point the font's own cmap maps to the glyph
     // (a space glyph drawn for U+0020 and U+00A0 reads as U+0020), then the smallest text.
