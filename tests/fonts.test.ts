@@ -151,6 +151,15 @@ for (const name of FILES) {
       const tables = Object.keys((ttf as unknown as { directory: { tables: Record<string, unknown> } }).directory.tables);
       for (const t of REQUIRED_TABLES) assert.ok(tables.includes(t), `${name} ${f.baseFont}: table ${t} missing (has ${tables.join(', ')})`);
       assert.equal(ttf.postscriptName, f.baseFont.slice(7), `${name} ${f.baseFont}: the name table names the font`);
+      // FreeType (through fontconfig) reads the same program: family from name, vendor from OS/2, a charset from cmap.
+      const file = join(tmp.dir, `${f.baseFont}.ttf`);
+      writeFileSync(file, f.program);
+      const q = run('fc-query', [file]);
+      assert.match(q, /family: "Liberation Sans"/, `${f.baseFont}: fc-query family`);
+      assert.match(q, /foundry: "1ASC"/, `${f.baseFont}: fc-query foundry (OS/2 achVendID)`);
+      assert.match(q, /fontformat: "TrueType"/);
+      assert.match(q, /postscriptname: "LiberationSans/);
+      assert.match(q, /charset:\s*\n\s*0000: /, `${f.baseFont}: fc-query charset (cmap)`);
     }
   });
 
