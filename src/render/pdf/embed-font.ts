@@ -12,7 +12,7 @@
  * Two phases: `encode` (or pdf-lib's drawText, via the PDFFont) records every glyph drawn; the font
  * dictionaries, the subset and the ToUnicode map are written when pdf-lib saves the document
  * (PDFDocument.save → PDFFont.embed → embedIntoContext). Output is deterministic: same texts, same
- * bytes.
+ * bytes. No /CIDSet: PDF/A-2 and -3 do not require one (and a wrong one is an error).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
