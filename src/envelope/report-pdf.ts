@@ -9,13 +9,11 @@
  * tags are fixed, and the trailer /ID is a digest of the input, so equal data gives equal bytes.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import fontkit from '@pdf-lib/fontkit';
 import type { Font } from '@pdf-lib/fontkit';
 import { PDFDocument, PDFHexString, rgb } from 'pdf-lib';
 import type { PDFFont, PDFPage, RGB } from 'pdf-lib';
-import { templatesDir } from '../paths.ts';
+import { loadResources } from '../render/pdf/fonts.ts';
+import { embedSubsetFont } from '../render/pdf/embed-font.ts';
 
 export interface AuditReportData {
   envelopeId: string;
@@ -48,21 +46,17 @@ export interface AuditReportData {
 
 type Style = 'regular' | 'bold' | 'italic';
 const STYLES: Style[] = ['regular', 'bold', 'italic'];
-const FILE: Record<Style, string> = { regular: 'LiberationSans-Regular.ttf', bold: 'LiberationSans-Bold.ttf', italic: 'LiberationSans-Italic.ttf' };
 /** Fixed subset tags, so the output does not depend on pdf-lib's suffix generator. */
 const TAG: Record<Style, string> = { regular: 'ZWPRAA', bold: 'ZWPRAB', italic: 'ZWPRAC' };
 
 interface Face { bytes: Uint8Array; font: Font }
 let faces: Record<Style, Face> | undefined;
 
+/** The renderer's process-wide faces (embedSubsetFont needs them, and they are parsed only once). */
 function loadFaces(): Record<Style, Face> {
   if (!faces) {
-    const loaded = {} as Record<Style, Face>;
-    for (const s of STYLES) {
-      const bytes = new Uint8Array(readFileSync(join(templatesDir, 'fonts', FILE[s])));
-      loaded[s] = { bytes, font: fontkit.create(bytes) };
-    }
-    faces = loaded;
+    const all = loadResources().faces;
+    faces = { regular: all.regular, bold: all.bold, italic: all.italic };
   }
   return faces;
 }
@@ -456,18 +450,11 @@ function drawLine(page: PDFPage, fonts: Record<Style, PDFFont>, placed: Placed) 
 }
 
 export async function renderAuditReport(data: AuditReportData): Promise<Uint8Array> {
-  const loaded = loadFaces();
   const pages = paginate(buildBlocks(data));
 
   const doc = await PDFDocument.create({ updateMetadata: false });
-  // Hand pdf-lib the process-wide parsed fonts (the ones we measured with) instead of re-parsing.
-  doc.registerFontkit({
-    create: (bytes: Uint8Array, name?: string) => STYLES.map((s) => loaded[s]).find((f) => f.bytes === bytes)?.font ?? fontkit.create(bytes, name),
-  });
   const fonts = {} as Record<Style, PDFFont>;
-  for (const s of STYLES) {
-    fonts[s] = await doc.embedFont(loaded[s].bytes, { subset: true, customName: `${TAG[s]}+${loaded[s].font.postscriptName}` });
-  }
+  for (const s of STYLES) fonts[s] = embedSubsetFont(doc, loadResources().faces[s], TAG[s]).pdf;
 
   const pdfPages = pages.map((placed) => {
     const page = doc.addPage([PAGE_W, PAGE_H]);

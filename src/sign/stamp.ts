@@ -3,7 +3,7 @@
  * drawn with pdf-lib and the same embedded Liberation Sans as the agreement, then imported by
  * the signer as the field's appearance (a Form XObject). Drawing it as a tiny PDF keeps font
  * subsetting and image embedding in one well-tested place (pdf-lib) instead of hand-writing
- * appearance streams.
+ * appearance streams; the fonts are embedded by render/pdf/embed-font.ts, as in the agreement.
  *
  * Contents, in page coordinates of the agreement:
  * - the date after the printed "<place>, den" (first signatory of a party), or a small
@@ -15,6 +15,7 @@ import zlib from 'node:zlib';
 import { PDFDocument, rgb } from 'pdf-lib';
 import type { PDFFont, PDFImage } from 'pdf-lib';
 import { loadResources } from '../render/pdf/fonts.ts';
+import { embedSubsetFont } from '../render/pdf/embed-font.ts';
 import type { FontStyle } from '../render/pdf/fonts.ts';
 
 export type Rect = [number, number, number, number];
@@ -212,19 +213,19 @@ function planText(spec: StampSpec, font: (style: FontStyle) => PDFFont): { runs:
   return { runs, markBottom, markTop };
 }
 
-async function stampFonts(doc: PDFDocument): Promise<(style: FontStyle) => PDFFont> {
+function stampFonts(doc: PDFDocument): (style: FontStyle) => PDFFont {
   const res = loadResources();
-  // Same parsed fontkit objects as the agreement renderer (parsing the TTF per stamp is slow).
-  doc.registerFontkit({ create: (bytes: Uint8Array) => Object.values(res.faces).find((f) => f.bytes === bytes)!.font });
+  // Same parsed faces as the agreement renderer. No fixed subset tag: a stamp goes into a file whose
+  // own fonts already carry fixed tags (ZWLSA…), so its tag is derived from the glyphs it uses.
   const fonts = new Map<FontStyle, PDFFont>();
-  for (const style of ['regular', 'italic'] as FontStyle[]) fonts.set(style, await doc.embedFont(res.faces[style].bytes, { subset: true }));
+  for (const style of ['regular', 'italic'] as FontStyle[]) fonts.set(style, embedSubsetFont(doc, res.faces[style]).pdf);
   return (style) => fonts.get(style)!;
 }
 
 /** The text runs of a stamp without drawing it (the name included, when there is no image). */
 export async function layoutStamp(spec: StampSpec): Promise<StampRun[]> {
   const doc = await PDFDocument.create({ updateMetadata: false });
-  const font = await stampFonts(doc);
+  const font = stampFonts(doc);
   const plan = planText(spec, font);
   if (!spec.image) plan.runs.push(nameRun(spec, font, plan));
   return plan.runs;
@@ -241,7 +242,7 @@ function nameRun(spec: StampSpec, font: (style: FontStyle) => PDFFont, plan: { m
 export async function renderStamp(spec: StampSpec): Promise<Uint8Array> {
   const [rx, ry, rx2, ry2] = spec.rect;
   const doc = await PDFDocument.create({ updateMetadata: false });
-  const font = await stampFonts(doc);
+  const font = stampFonts(doc);
   const page = doc.addPage([rx2 - rx, ry2 - ry]);
   // Everything is planned in agreement page coordinates; shift into the stamp's own box.
   const X = (x: number) => x - rx;

@@ -36,7 +36,11 @@ export interface Shaped {
   nominal: number[];
   /** Sum of kerned advances in 1/1000 em (multiply by size/1000 for points). */
   width1000: number;
+  /** The text each glyph stands for (its code points), for the embedded font's ToUnicode map. */
+  chars: string[];
 }
+
+const SOFT_HYPHEN = '\u00AD';
 
 /** Metrics and shaping for one font style. Process-wide singleton per style. */
 export class FontFace {
@@ -64,21 +68,50 @@ export class FontFace {
 
   /** Glyphs and kerned advances of `text` (memoised: the line breaker measures the same words over and over). */
   readonly shape = memoize((text: string): Shaped => {
+    // fontkit hides default-ignorable characters (a space glyph with zero advance); a soft hyphen
+    // in drawn text is a hyphen the breaker inserted at a line end, so it shows the font's own
+    // U+00AD glyph and keeps U+00AD for text extraction (ISO 32000-1 § 14.8.2.2.3).
+    if (text.includes(SOFT_HYPHEN)) return this.shapeWithSoftHyphens(text);
     const run = this.font.layout(text);
     const scale = 1000 / this.unitsPerEm;
     const glyphIds: number[] = [];
     const advances: number[] = [];
     const nominal: number[] = [];
+    const chars: string[] = [];
     let w = 0;
     for (let i = 0; i < run.glyphs.length; i++) {
-      glyphIds.push(run.glyphs[i]!.id);
-      nominal.push(run.glyphs[i]!.advanceWidth);
+      const g = run.glyphs[i]!;
+      glyphIds.push(g.id);
+      nominal.push(g.advanceWidth);
+      chars.push(String.fromCodePoint(...g.codePoints));
       const adv = run.positions[i]!.xAdvance;
       advances.push(adv);
       w += adv;
     }
-    return { glyphIds, advances, nominal, width1000: w * scale };
+    return { glyphIds, advances, nominal, width1000: w * scale, chars };
   });
+
+  private shapeWithSoftHyphens(text: string): Shaped {
+    const hyphen = this.font.glyphForCodePoint(0xad);
+    const out: Shaped = { glyphIds: [], advances: [], nominal: [], width1000: 0, chars: [] };
+    text.split(SOFT_HYPHEN).forEach((part, i) => {
+      if (i > 0) {
+        out.glyphIds.push(hyphen.id);
+        out.advances.push(hyphen.advanceWidth);
+        out.nominal.push(hyphen.advanceWidth);
+        out.chars.push(SOFT_HYPHEN);
+        out.width1000 += (hyphen.advanceWidth * 1000) / this.unitsPerEm;
+      }
+      if (part === '') return;
+      const s = this.shape(part);
+      out.glyphIds.push(...s.glyphIds);
+      out.advances.push(...s.advances);
+      out.nominal.push(...s.nominal);
+      out.chars.push(...s.chars);
+      out.width1000 += s.width1000;
+    });
+    return out;
+  }
 
   /** Width of `text` at `size` points, including kerning. */
   width(text: string, size: number): number {

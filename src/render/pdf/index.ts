@@ -5,7 +5,6 @@
  * signature fields → PDF/A structures (XMP, output intent, attachments, ID) → pdf-lib save.
  */
 import { deflateSync } from 'node:zlib';
-import fontkit from '@pdf-lib/fontkit';
 import { PDFDocument, PDFName, PDFRef } from 'pdf-lib';
 import type { DocumentTree } from '../../document/tree.ts';
 import { FONT_STYLES, loadResources } from './fonts.ts';
@@ -16,6 +15,7 @@ import { pageContent } from './draw.ts';
 import type { DrawFont } from './draw.ts';
 import { addSignatureFields } from './fields.ts';
 import { applyPdfA, documentDigest } from './pdfa.ts';
+import { embedSubsetFont } from './embed-font.ts';
 
 export { BODY_SIZE, layoutDocument, PAGE, TEXT_WIDTH } from './layout.ts';
 export type { Layout, LaidOutPage, PageFragment, PageItem, TextLine, TextPiece, SignatureSlotBox, DateSlotBox } from './layout.ts';
@@ -52,35 +52,16 @@ export async function renderPdf(tree: DocumentTree, opts: LayoutOptions = {}): P
   for (const page of layout.pages) for (const item of page.items) if (item.kind === 'text') for (const p of item.pieces) used.add(p.style);
 
   const doc = await PDFDocument.create({ updateMetadata: false });
-  // pdf-lib would re-parse each TTF per document; hand it the process-wide parsed fonts instead
-  // (same Font objects that layout measured with, so glyph runs are guaranteed identical).
-  doc.registerFontkit({
-    create: (bytes: Uint8Array, name?: string) => FONT_STYLES.map((s) => res.faces[s]).find((f) => f.bytes === bytes)?.font ?? fontkit.create(bytes, name),
-  });
 
-  // Embed only the styles in use, subset (glyph extraction verified by the tests).
+  // Embed only the styles in use, as hb-subset font programs (written when the document is saved).
   const fonts = {} as Record<FontStyle, DrawFont>;
   const fontRefs: Record<string, PDFRef> = {};
   for (const style of FONT_STYLES) {
     if (!used.has(style)) continue;
     const face = res.faces[style];
-    const pdfFont = await doc.embedFont(face.bytes, { subset: true, customName: `${SUBSET_TAG[style]}+${face.font.postscriptName}` });
-    const codes = new Map<string, string[]>();
-    fonts[style] = {
-      resourceName: RESOURCE_NAME[style],
-      unitsPerEm: face.unitsPerEm,
-      shape: (text) => face.shape(text),
-      encode: (text) => {
-        let c = codes.get(text);
-        if (!c) {
-          const hex = pdfFont.encodeText(text).toString().slice(1, -1);
-          c = hex.match(/.{4}/g) ?? [];
-          codes.set(text, c);
-        }
-        return c;
-      },
-    };
-    fontRefs[RESOURCE_NAME[style]] = pdfFont.ref;
+    const font = embedSubsetFont(doc, face, SUBSET_TAG[style]);
+    fonts[style] = { resourceName: RESOURCE_NAME[style], unitsPerEm: face.unitsPerEm, shape: (text) => face.shape(text), encode: font.encode };
+    fontRefs[RESOURCE_NAME[style]] = font.ref;
   }
 
   const ctx = doc.context;
