@@ -128,17 +128,7 @@ export class FontFace {
  */
 function memoizeLayout(font: Font): void {
   const original = font.layout.bind(font);
-  // fontkit maps the soft hyphen (a default-ignorable character) to the space glyph; the renderer draws
-  // U+00AD for the hyphens it inserts, so it must get the font's own visible uni00AD glyph (and with it
-  // a ToUnicode entry U+00AD). Shaped like '-', which has the same advance.
-  const softHyphen = font.hasGlyphForCodePoint(0xad) ? font.glyphForCodePoint(0xad) : undefined;
-  const layout = (text: string) => {
-    if (text !== '\u00AD' || !softHyphen) return original(text);
-    const run = original('-');
-    run.glyphs[0] = softHyphen;
-    return run;
-  };
-  const cached = memoize(layout);
+  const cached = memoize((text: string) => original(text));
   (font as { layout: Font['layout'] }).layout = ((text: string, features?: unknown) =>
     features === undefined ? cached(text) : original(text, features as never)) as Font['layout'];
 }
