@@ -259,7 +259,8 @@ const STYLES: StyleDef[] = [
     type: 'character',
     id: STYLE_IDS.properName,
     name: 'Eigenname',
-    rPr: '<w:noProof/>',
+    // Word skips proofing (and so hyphenation) for w:noProof; LibreOffice only for text without a language (zxx).
+    rPr: '<w:noProof/><w:lang w:val="zxx"/>',
   },
 ];
 
@@ -427,6 +428,8 @@ interface Ctx {
   /** The PDF's "space after" of the previous block. */
   prevAfter: number;
   labelWidth: (label: string) => number;
+  /** Width in points of `text` at the body size. */
+  measure: (text: string, bold: boolean) => number;
   nextListInstance: number;
 }
 
@@ -503,67 +506,84 @@ function cleanLine(text: string): string {
 
 const NO_BORDER = { style: BorderStyle.NONE, size: 0, color: 'auto' } as const;
 
-function sigParagraph(text: string, opts: { style?: string; before?: number; keepNext: boolean }): Paragraph {
+function sigParagraph(text: string, opts: { style?: string; before?: number } = {}): Paragraph {
   const style = opts.style ?? STYLE_IDS.signatureText;
   const clean = cleanLine(text);
   return new Paragraph({
     style,
     ...(opts.before !== undefined ? spacingFor(style, opts.before) : {}),
-    ...(opts.keepNext ? { keepNext: true } : {}),
     children: clean ? [new TextRun({ text: clean })] : [],
   });
 }
 
 /**
- * The signature block as in the PDF: columns 45 % of the text width, the first at the left margin and the
- * last flush right; a head row ("<place>, den", SGB II: the organisation in bold) and one row per
- * signatory rank, so that the rules line up across columns. Rows never split and every paragraph but
- * those of the last row keeps with the next, so the table stays on one page.
+ * Lines that `text` takes in a signature column: first fit at spaces and after hard hyphens, never
+ * hyphenated — how the PDF (and a word processor, for left-aligned unhyphenated text) sets it.
  */
-function renderSignatures(block: SignatureBlock): Table {
+function wrappedLines(text: string, bold: boolean, width: number, measure: Ctx['measure']): number {
+  const words = cleanLine(text).split(/ +/).filter(Boolean).flatMap((w) => w.split(/(?<=[\p{L}\p{N}]-)(?=[\p{L}\p{N}])/u));
+  if (words.length === 0) return 1;
+  let lines = 1;
+  let line = '';
+  for (const w of words) {
+    const sep = line === '' || line.endsWith('-') ? '' : ' ';
+    const candidate = line + sep + w;
+    if (line !== '' && measure(candidate, bold) > width + 0.01) {
+      lines++;
+      line = w;
+    } else line = candidate;
+  }
+  return lines;
+}
+
+/**
+ * The signature block as in the PDF: columns 45 % of the text width, the first at the left margin and the
+ * last flush right, "<place>, den" (SGB II: then the organisation in bold), then the signatories, each a
+ * 2 cm slot closed by a rule, with name, role and organisation below. One table row, one cell per party,
+ * so the block reads party by party; the rules of the first (second, …) signatories line up across the
+ * columns because each cell is padded to the PDF's row positions. The row never splits.
+ */
+function renderSignatures(block: SignatureBlock, ctx: Ctx): Table {
   const cols = block.columns;
   const n = Math.max(1, cols.length);
   const colW = Math.round(TEXT_WIDTH * SIG.columnShare);
   const step = n > 1 ? Math.floor((TEXT_WIDTH - colW) / (n - 1)) : TEXT_WIDTH;
   const widths = Array.from({ length: n }, (_, i) => (i < n - 1 ? step : TEXT_WIDTH - step * (n - 1)));
+  const colPt = colW / 20;
+  const lh = BODY_SIZE * LINE_FACTOR;
+  const height = (texts: string[], bold = false) => texts.reduce((h, t) => h + wrappedLines(t, bold, colPt, ctx.measure) * lh, 0);
+
+  const placeLine = (col: SignatureColumn) => `${col.place}, den${col.date !== null ? ` ${col.date}` : ''}`;
+  const signatoryLines = (s: SignatorySlot) => [s.name, ...(s.role ? [s.role] : []), ...s.organisationLines];
+  // Same arithmetic as layout.ts: head height = the tallest column head, row height = the tallest signatory of that rank.
+  const heads = cols.map((c) => height([placeLine(c)]) + (c.headerLines.length ? SIG.gapAfterPlaceLine + height(c.headerLines, true) : 0));
+  const headHeight = Math.max(0, ...heads);
   const rows = Math.max(0, ...cols.map((c) => c.signatories.length));
-  const cell = (i: number, children: Paragraph[]) =>
-    new TableCell({
-      width: { size: widths[i]!, type: WidthType.DXA },
-      verticalAlign: VerticalAlignTable.TOP,
-      margins: { left: 0, right: widths[i]! - colW, top: 0, bottom: 0 },
-      borders: { top: NO_BORDER, bottom: NO_BORDER, left: NO_BORDER, right: NO_BORDER },
-      children: children.length ? children : [sigParagraph('', { keepNext: false })],
-    });
-  const head = (col: SignatureColumn, keepNext: boolean): Paragraph[] => {
-    const place = `${col.place}, den${col.date !== null ? ` ${col.date}` : ''}`;
-    return [
-      sigParagraph(place, { before: SIG.before, keepNext }),
-      ...col.headerLines.map((h, i) =>
-        sigParagraph(h, { style: STYLE_IDS.signatureHeader, before: i === 0 ? SIG.gapAfterPlaceLine : 0, keepNext }),
-      ),
+  const rowHeights = Array.from({ length: rows }, (_, r) =>
+    Math.max(0, ...cols.map((c) => (c.signatories[r] ? SIG.slotHeight + SIG.gapAfterRule + height(signatoryLines(c.signatories[r]!)) : 0))),
+  );
+
+  const cells = cols.map((col, ci) => {
+    const children: Paragraph[] = [
+      sigParagraph(placeLine(col), { before: SIG.before }),
+      ...col.headerLines.map((h, i) => sigParagraph(h, { style: STYLE_IDS.signatureHeader, before: i === 0 ? SIG.gapAfterPlaceLine : 0 })),
     ];
-  };
-  const signatory = (s: SignatorySlot, row: number, keepNext: boolean): Paragraph[] => [
-    sigParagraph('', { style: STYLE_IDS.signatureLine, before: row === 0 ? SIG.gapAfterPlaceLine : SIG.gapBetweenSignatories, keepNext: true }),
-    ...[s.name, ...(s.role ? [s.role] : []), ...s.organisationLines].map((t, i) =>
-      sigParagraph(t, { before: i === 0 ? SIG.gapAfterRule : 0, keepNext }),
-    ),
-  ];
-  const tableRows = [
-    new TableRow({ cantSplit: true, children: cols.map((c, i) => cell(i, head(c, rows > 0))) }),
-    ...Array.from(
-      { length: rows },
-      (_, r) =>
-        new TableRow({
-          cantSplit: true,
-          children: cols.map((c, i) => {
-            const s = c.signatories[r];
-            return cell(i, s ? signatory(s, r, r < rows - 1) : []);
-          }),
-        }),
-    ),
-  ];
+    // Padding carried down to the next rule: what this column falls short of the tallest one.
+    let pad = headHeight - heads[ci]!;
+    col.signatories.forEach((s, r) => {
+      const gap = (r === 0 ? SIG.gapAfterPlaceLine : SIG.gapBetweenSignatories) + pad;
+      children.push(sigParagraph('', { style: STYLE_IDS.signatureLine, before: gap }));
+      signatoryLines(s).forEach((t, i) => children.push(sigParagraph(t, i === 0 ? { before: SIG.gapAfterRule } : {})));
+      pad = rowHeights[r]! - (SIG.slotHeight + SIG.gapAfterRule + height(signatoryLines(s)));
+    });
+    return new TableCell({
+      width: { size: widths[ci]!, type: WidthType.DXA },
+      verticalAlign: VerticalAlignTable.TOP,
+      margins: { left: 0, right: widths[ci]! - colW, top: 0, bottom: 0 },
+      borders: { top: NO_BORDER, bottom: NO_BORDER, left: NO_BORDER, right: NO_BORDER },
+      children,
+    });
+  });
   return new Table({
     width: { size: TEXT_WIDTH, type: WidthType.DXA },
     columnWidths: widths,
@@ -576,7 +596,7 @@ function renderSignatures(block: SignatureBlock): Table {
       insideHorizontal: NO_BORDER,
       insideVertical: NO_BORDER,
     },
-    rows: tableRows,
+    rows: [new TableRow({ cantSplit: true, children: cells })],
   });
 }
 
@@ -606,7 +626,7 @@ function renderBlocks(blocks: Block[], ctx: Ctx): (Paragraph | Table)[] {
         ctx.prevAfter = PARAGRAPH_AFTER;
         break;
       case 'signatures':
-        out.push(renderSignatures(block));
+        out.push(renderSignatures(block, ctx));
         ctx.prevAfter = 0;
         break;
       default: {
@@ -631,8 +651,13 @@ export interface DocxOptions {
 }
 
 export async function renderDocx(tree: DocumentTree, opts: DocxOptions = {}): Promise<Uint8Array> {
-  const regular = loadResources().faces.regular;
-  const ctx: Ctx = { prevAfter: 0, labelWidth: (l) => regular.width(l, BODY_SIZE), nextListInstance: 1 };
+  const { faces } = loadResources();
+  const ctx: Ctx = {
+    prevAfter: 0,
+    labelWidth: (l) => faces.regular.width(l, BODY_SIZE),
+    measure: (t, bold) => faces[bold ? 'bold' : 'regular'].width(t, BODY_SIZE),
+    nextListInstance: 1,
+  };
   const pageCount = opts.pageCount ?? (await import('./pdf/index.ts')).layoutPdf(tree).pages.length;
   const doc = new Document({
     title: tree.meta.title,
