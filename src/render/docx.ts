@@ -303,7 +303,7 @@ function stylesXml(language: string, parts: string[]): string {
     '<w:docDefaults><w:rPrDefault><w:rPr>' +
     `<w:rFonts w:ascii="${font}" w:hAnsi="${font}" w:eastAsia="${font}" w:cs="${font}"/>` +
     sizeXml(BODY_SIZE) +
-    `<w:lang w:val="${xmlEscape(language)}" w:eastAsia="${xmlEscape(language)}" w:bidi="ar-SA"/>` +
+    `<w:lang w:val="${xmlEscape(language)}"/>` +
     '</w:rPr></w:rPrDefault>' +
     '<w:pPrDefault><w:pPr><w:widowControl/></w:pPr></w:pPrDefault></w:docDefaults>' +
     STYLES.filter((s) => used.has(s.id)).map(styleXml).join('') +
@@ -775,6 +775,16 @@ function finalizePackage(bytes: Uint8Array, tree: DocumentTree, pageCount: numbe
 
   // Our own styles.xml: document defaults plus exactly the styles in use.
   const document = strFromU8(files['word/document.xml']!);
+
+  // numbering.xml: only the numbering instances the document uses (docx adds a default bullet list).
+  const numberingName = 'word/numbering.xml';
+  if (files[numberingName]) {
+    const usedNums = new Set([...document.matchAll(/<w:numId w:val="(\d+)"\/>/g)].map((m) => m[1]!));
+    let numbering = strFromU8(files[numberingName]!).replace(/<w:num w:numId="(\d+)">[\s\S]*?<\/w:num>/g, (m, id: string) => (usedNums.has(id) ? m : ''));
+    const usedAbstract = new Set([...numbering.matchAll(/<w:abstractNumId w:val="(\d+)"\/>/g)].map((m) => m[1]!));
+    numbering = numbering.replace(/<w:abstractNum w:abstractNumId="(\d+)"[^>]*>[\s\S]*?<\/w:abstractNum>/g, (m, id: string) => (usedAbstract.has(id) ? m : ''));
+    files[numberingName] = strToU8(numbering);
+  }
   files['word/styles.xml'] = strToU8(stylesXml(tree.meta.language || 'de-DE', [document, footer]));
 
   const c = tree.meta.created;
