@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { DocumentTree, SignatureBlock } from '../src/document/tree.ts';
 import { sampleTree } from './fixtures/sample-tree.ts';
 import { batchTrees, convertAll, exampleTree, lastBodyLine, pagesEndingInHeading, type Converted, type NamedTree } from './helpers/docx-pages.ts';
-import { tempDir } from './helpers/tools.ts';
+import { run, tempDir } from './helpers/tools.ts';
 
 /**
  * The DOCX paginates like the PDF: every DOCX is rendered by LibreOffice (with hyphen-de, as the CI
@@ -61,6 +61,10 @@ for (const file of EXAMPLES) {
   test(`${file}: the DOCX (LibreOffice) has the PDF's page count`, () => {
     const c = results.get(name)!;
     assert.equal(c.docxPages, c.pdfPages, `DOCX ${c.docxPages} pages, PDF ${c.pdfPages}`);
+    // Set in the PDF's font, not a substitute.
+    const fonts = run('pdffonts', [c.pdf]).trim().split('\n').slice(2).map((l) => l.split(/\s+/)[0]!.replace(/^[A-Z]{6}\+/, ''));
+    assert.ok(fonts.length >= 2, fonts.join(', '));
+    for (const f of fonts) assert.match(f, /^LiberationSans(-Bold)?$/, `font ${f}`);
   });
 }
 

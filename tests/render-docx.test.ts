@@ -250,7 +250,7 @@ test('proper names get the no-hyphenation character style; non-breaking spaces p
       { text: 'Nach §\u00A05 Abs.\u00A01 und am 30.\u202FMai\u00A02023 zeichnet das ' },
       { text: 'Regierungspräsidium Kassel', noHyphenate: true },
       { text: '' },
-      { text: ' gegen.' },
+      { text: ' gegen; SGB\u2011II-Mittel, Ausbildungs\u00ADbudget.' },
     ],
   });
   const xml = unzip(await renderDocx(t));
@@ -258,6 +258,9 @@ test('proper names get the no-hyphenation character style; non-breaking spaces p
   assert.ok(doc.includes('>Nach §\u00A05 Abs.\u00A01 und am 30.\u202FMai\u00A02023 zeichnet das </w:t>'), 'U+00A0 / U+202F kept');
   assert.match(doc, /<w:r><w:rPr><w:rStyle w:val="ProperName"\/><\/w:rPr><w:t xml:space="preserve">Regierungspräsidium Kassel<\/w:t><\/w:r>/);
   assert.equal((doc.match(/w:val="ProperName"/g) ?? []).length, 1, 'only the name run');
+  assert.ok(doc.includes('> gegen; SGB</w:t><w:noBreakHyphen/><w:t xml:space="preserve">II-Mittel, Ausbildungs</w:t><w:softHyphen/><w:t xml:space="preserve">budget.</w:t>'));
+  // Word finds Arial where Liberation Sans is not installed.
+  assert.match(xml['word/fontTable.xml']!, /<w:font w:name="Liberation Sans"><w:altName w:val="Arial"\/>/);
   const name = xml['word/styles.xml']!.match(/<w:style w:type="character" w:styleId="ProperName">([\s\S]*?)<\/w:style>/);
   assert.ok(name, 'ProperName character style defined');
   assert.match(name[1]!, /<w:noProof\/>/);

@@ -26,8 +26,10 @@ import {
   Document,
   Footer,
   LevelFormat,
+  NoBreakHyphen,
   Packer,
   Paragraph,
+  SoftHyphen,
   Tab,
   Table,
   TableCell,
@@ -384,7 +386,8 @@ const INVALID_XML_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/
 
 /**
  * Literal text → run(s); tabs become w:tab, line feeds become w:br. Nothing is interpreted as markup.
- * Non-breaking spaces (U+00A0, U+202F) are kept as they are. No run is written without content.
+ * Non-breaking spaces (U+00A0, U+202F) are kept as they are; U+2011 and U+00AD become w:noBreakHyphen and
+ * w:softHyphen. No run is written without content.
  */
 function textRuns(run: Run, noHyphenate = false): TextRun[] {
   const clean = run.text.replace(/\r\n?/g, '\n').replace(INVALID_XML_CHARS, '');
@@ -392,10 +395,15 @@ function textRuns(run: Run, noHyphenate = false): TextRun[] {
   let pendingBreak = false;
   clean.split('\n').forEach((line, i) => {
     if (i > 0) pendingBreak = true;
-    const children: (string | Tab)[] = [];
+    const children: (string | Tab | NoBreakHyphen | SoftHyphen)[] = [];
     line.split('\t').forEach((seg, j) => {
       if (j > 0) children.push(new Tab());
-      if (seg !== '') children.push(seg);
+      // Word's own elements for U+2011 (the font has no glyph for it) and U+00AD.
+      for (const part of seg.split(/([\u2011\u00AD])/)) {
+        if (part === '\u2011') children.push(new NoBreakHyphen());
+        else if (part === '\u00AD') children.push(new SoftHyphen());
+        else if (part !== '') children.push(part);
+      }
     });
     if (children.length === 0 && !pendingBreak) return;
     out.push(
@@ -696,6 +704,16 @@ function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+function fontTableXml(): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' +
+    '<w:fonts xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">' +
+    `<w:font w:name="${xmlEscape(FONT)}"><w:altName w:val="Arial"/><w:panose1 w:val="020B0604020202020204"/>` +
+    '<w:charset w:val="00"/><w:family w:val="swiss"/><w:pitch w:val="variable"/></w:font>' +
+    '</w:fonts>'
+  );
+}
+
 const fieldRuns = (instr: string, cached: string) =>
   '<w:r><w:fldChar w:fldCharType="begin"/></w:r>' +
   `<w:r><w:instrText xml:space="preserve"> ${instr} </w:instrText></w:r>` +
@@ -772,6 +790,9 @@ function finalizePackage(bytes: Uint8Array, tree: DocumentTree, pageCount: numbe
   }
   files['word/_rels/document.xml.rels'] = strToU8(relsOut);
   files['[Content_Types].xml'] = strToU8(types);
+
+  // The font table names Arial (same metrics) as the stand-in where Liberation Sans is not installed (Word on Windows).
+  files['word/fontTable.xml'] = strToU8(fontTableXml());
 
   // Our own styles.xml: document defaults plus exactly the styles in use.
   const document = strFromU8(files['word/document.xml']!);

@@ -35,6 +35,8 @@ export async function batchTrees(file: string): Promise<NamedTree[]> {
 
 export interface Converted {
   name: string;
+  /** The PDF LibreOffice wrote. */
+  pdf: string;
   pdfPages: number;
   docxPages: number;
   /** Text of each page of the LibreOffice PDF. */
@@ -58,7 +60,7 @@ export async function convertAll(trees: NamedTree[], dir: string): Promise<Conve
     const docxPages = Number(run('pdfinfo', [pdf]).match(/Pages:\s+(\d+)/)![1]);
     const text = run('pdftotext', ['-layout', pdf, '-']);
     const pageTexts = text.split('\f').slice(0, docxPages);
-    return { name, pdfPages: layoutPdf(tree).pages.length, docxPages, pageTexts };
+    return { name, pdf, pdfPages: layoutPdf(tree).pages.length, docxPages, pageTexts };
   });
 }
 
