@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { renderDocx } from '../src/render/docx.ts';
+import { layoutPdf } from '../src/render/pdf/index.ts';
 import { docxText, documentXmlText } from '../src/render/docx-text.ts';
 import type { Block, DocumentTree, SignatureBlock } from '../src/document/tree.ts';
 import { sampleTree } from './fixtures/sample-tree.ts';
@@ -70,7 +71,8 @@ test('renders a DOCX package with the expected parts', () => {
     assert.ok(parts[part], `missing ${part}`);
   }
   assert.match(documentXml, /<w:pgSz w:w="11906" w:h="16838"/, 'A4 page size');
-  assert.match(documentXml, /<w:pgMar w:top="1134" w:right="1418" w:bottom="1134" w:left="1418"/, 'margins 2 cm / 2.5 cm');
+  // The PDF's page: 2 cm top, 2.5 cm left, right and bottom (twips, rounded).
+  assert.match(documentXml, /<w:pgMar w:top="1134" w:right="1417" w:bottom="1417" w:left="1417"/, 'margins 2 cm / 2.5 cm');
 });
 
 test('docxText contains headings, amount, literal markup-like text and all signatories', async () => {
@@ -118,7 +120,7 @@ test('styles.xml defines every style used, with the required formatting', () => 
   const styles = parts['word/styles.xml']!;
   const defined = new Set([...styles.matchAll(/<w:style [^>]*w:styleId="([^"]+)"/g)].map((m) => m[1]));
   const used = new Set(
-    [documentXml, parts['word/footer1.xml'] ?? ''].flatMap((x) => [...x.matchAll(/<w:pStyle w:val="([^"]+)"/g)].map((m) => m[1])),
+    [documentXml, parts['word/footer1.xml'] ?? ''].flatMap((x) => [...x.matchAll(/<w:(?:pStyle|rStyle) w:val="([^"]+)"/g)].map((m) => m[1])),
   );
   assert.ok(used.size >= 8, `expected many styles in use, got ${[...used].join(', ')}`);
   for (const id of used) assert.ok(defined.has(id), `style ${id} used but not defined`);
@@ -135,14 +137,29 @@ test('styles.xml defines every style used, with the required formatting', () => 
     assert.match(s, /<w:keepNext\/>/, `${id} keepNext`);
     assert.match(s, /<w:keepLines\/>/, `${id} keepLines`);
   }
+  // Font, size and language once, in the document defaults (not on every run).
+  const defaults = styles.match(/<w:docDefaults>([\s\S]*?)<\/w:docDefaults>/)![1]!;
+  assert.match(defaults, /<w:rFonts w:ascii="Liberation Sans"/);
+  assert.match(defaults, /<w:sz w:val="22"\/>/, '11 pt');
+  assert.match(defaults, /<w:lang w:val="de-DE"/);
+  assert.match(defaults, /<w:widowControl\/>/);
+  assert.doesNotMatch(documentXml, /<w:lang /, 'no language on runs');
   const normal = style('Normal');
   assert.match(normal, /<w:jc w:val="both"\/>/, 'body justified');
-  assert.match(normal, /<w:rFonts w:ascii="Arial"/);
-  assert.match(normal, /<w:sz w:val="22"\/>/, '11 pt');
-  const line = Number(normal.match(/w:line="(\d+)"/)?.[1]);
-  assert.ok(line >= 276 && line <= 324, `line spacing ${line / 240}`);
-  assert.match(normal, /w:after="[1-9]\d*"/, 'spacing after paragraphs');
-  assert.match(normal, /<w:lang w:val="de-DE"\/>/);
+  // The PDF's exact line pitch (11 pt × 1.35 = 14.85 pt) and its paragraph gap (7 pt), as space before only.
+  assert.match(normal, /<w:spacing w:before="140" w:after="0" w:line="297" w:lineRule="exact"\/>/);
+  for (const id of ['Heading1', 'Heading2', 'Heading3', 'Title', 'TitleBlock', 'Amount']) {
+    assert.match(style(id), /<w:suppressAutoHyphens\/>/, `${id} never hyphenated`);
+  }
+  assert.doesNotMatch(normal, /suppressAutoHyphens/);
+  assert.match(style('Heading1'), /<w:sz w:val="24"\/>/, '12 pt');
+  assert.match(style('Heading1'), /<w:spacing w:before="360" w:after="0" w:line="324" w:lineRule="exact"\/>/, '12 pt heading, 18 pt before');
+  // Only styles in use (or that a used style is based on, or the default table style) are defined.
+  const basedOn = new Set([...styles.matchAll(/<w:basedOn w:val="([^"]+)"\/>/g)].map((m) => m[1]));
+  for (const id of defined) {
+    assert.ok(used.has(id) || basedOn.has(id) || (id === 'TableNormal' && documentXml.includes('<w:tbl>')), `style ${id} defined but unused`);
+  }
+  assert.ok(defined.size <= 14, `${defined.size} styles`);
   const title = style('Title');
   const titleBlock = style('TitleBlock');
   assert.match(title, /<w:jc w:val="center"\/>/);
@@ -218,8 +235,42 @@ test('header lines and a printed date appear in the signature cells', async () =
   assert.match(text, /\nWiesbaden, den\n/);
 });
 
-test('settings enable automatic hyphenation', () => {
-  assert.match(parts['word/settings.xml']!, /<w:autoHyphenation(?: w:val="(?:true|1|on)")?\/>/);
+test('settings enable automatic hyphenation, at most 2 hyphenated lines in a row, acronyms left whole', () => {
+  const settings = parts['word/settings.xml']!;
+  assert.match(settings, /<w:autoHyphenation(?: w:val="(?:true|1|on)")?\/>/);
+  assert.match(settings, /<w:consecutiveHyphenLimit w:val="2"\/>/);
+  assert.match(settings, /<w:doNotHyphenateCaps(?: w:val="(?:true|1|on)")?\/>/);
+});
+
+test('proper names get the no-hyphenation character style; non-breaking spaces pass through; no empty runs', async () => {
+  const t = testTree(1);
+  t.blocks.splice(2, 0, {
+    kind: 'paragraph',
+    runs: [
+      { text: 'Nach §\u00A05 Abs.\u00A01 und am 30.\u202FMai\u00A02023 zeichnet das ' },
+      { text: 'Regierungspräsidium Kassel', noHyphenate: true },
+      { text: '' },
+      { text: ' gegen; SGB\u2011II-Mittel, Ausbildungs\u00ADbudget.' },
+    ],
+  });
+  const xml = unzip(await renderDocx(t));
+  const doc = xml['word/document.xml']!;
+  assert.ok(doc.includes('>Nach §\u00A05 Abs.\u00A01 und am 30.\u202FMai\u00A02023 zeichnet das </w:t>'), 'U+00A0 / U+202F kept');
+  assert.match(doc, /<w:r><w:rPr><w:rStyle w:val="ProperName"\/><\/w:rPr><w:t xml:space="preserve">Regierungspräsidium Kassel<\/w:t><\/w:r>/);
+  assert.equal((doc.match(/w:val="ProperName"/g) ?? []).length, 1, 'only the name run');
+  assert.ok(doc.includes('> gegen; SGB</w:t><w:noBreakHyphen/><w:t xml:space="preserve">II-Mittel, Ausbildungs</w:t><w:softHyphen/><w:t xml:space="preserve">budget.</w:t>'));
+  // Word finds Arial where Liberation Sans is not installed.
+  assert.match(xml['word/fontTable.xml']!, /<w:font w:name="Liberation Sans"><w:altName w:val="Arial"\/>/);
+  const name = xml['word/styles.xml']!.match(/<w:style w:type="character" w:styleId="ProperName">([\s\S]*?)<\/w:style>/);
+  assert.ok(name, 'ProperName character style defined');
+  assert.match(name[1]!, /<w:noProof\/>/);
+  assert.match(name[1]!, /<w:lang w:val="zxx"\/>/);
+  // Every run carries text, a tab, a break or a field character.
+  for (const part of [doc, xml['word/footer1.xml']!]) {
+    for (const r of part.matchAll(/<w:r>([\s\S]*?)<\/w:r>/g)) {
+      assert.match(r[1]!, /<w:(?:t|tab|br|fldChar|instrText)\b/, `empty run: ${r[0]}`);
+    }
+  }
 });
 
 test('core properties carry the metadata and the fixed creation date', () => {
@@ -243,6 +294,17 @@ test('footer shows "Seite X von Y" with PAGE and NUMPAGES fields', () => {
   assert.ok(footer, `footer part ${target}`);
   assert.match(footer, /Seite <\/w:t>[\s\S]*<w:instrText[^>]*>\s*PAGE\s*<\/w:instrText>[\s\S]*> von <\/w:t>[\s\S]*<w:instrText[^>]*>\s*NUMPAGES\s*<\/w:instrText>/);
   assert.match(footer, /<w:pStyle w:val="Footer"\/>/);
+});
+
+test('PAGE and NUMPAGES carry cached results: page 1 and the PDF layout\'s page count', async () => {
+  const footerOf = (x: Record<string, string>) => x['word/footer1.xml']!;
+  const cached = (footer: string, field: string) =>
+    footer.match(new RegExp(`<w:instrText[^>]*> ${field} </w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>([^<]*)</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/>`))?.[1];
+  const pdfPages = layoutPdf(tree).pages.length;
+  assert.ok(pdfPages >= 2);
+  assert.equal(cached(footerOf(parts), 'PAGE'), '1');
+  assert.equal(cached(footerOf(parts), 'NUMPAGES'), String(pdfPages));
+  assert.equal(cached(footerOf(unzip(await renderDocx(tree, { pageCount: 7 }))), 'NUMPAGES'), '7');
 });
 
 test('rendering is deterministic: byte-identical twice, clock- and time-zone-independent', async () => {
