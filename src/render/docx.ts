@@ -55,38 +55,23 @@ import type {
   TitleBlock,
 } from '../document/tree.ts';
 import { loadResources } from './pdf/fonts.ts';
-import { BODY_SIZE, PAGE } from './pdf/layout.ts';
+import {
+  BODY_SIZE,
+  HEADING,
+  LINE_FACTOR,
+  LIST_GAP_AFTER_LABEL,
+  LIST_INDENT,
+  LIST_ITEM_GAP,
+  PAGE,
+  PARAGRAPH_AFTER,
+  SIG,
+  TITLE_AFTER,
+  TITLE_FIRST_SIZE,
+  TITLE_LINE_GAP,
+  TITLE_SIZE,
+} from './pdf/layout.ts';
 
-// ---------------------------------------------------------------------------------------------
-// Geometry and typography of the PDF (src/render/pdf/layout.ts). PAGE, BODY_SIZE and TEXT_WIDTH are
-// exported there; the constants below are copies of layout.ts's private ones — keep them in step.
-// ---------------------------------------------------------------------------------------------
-
-const CM_PT = 72 / 2.54;
-const LINE_FACTOR = 1.35;
-const PARAGRAPH_AFTER = 7;
-const LIST_ITEM_GAP = 3;
-const LIST_GAP_AFTER_LABEL = 6;
-const LIST_INDENT = 14;
-const HEADING = {
-  1: { size: 12, before: 18, after: 3 },
-  2: { size: 11, before: 3, after: 3 },
-  3: { size: 11, before: 6, after: 3 },
-} as const;
-const TITLE_FIRST_SIZE = 16;
-const TITLE_SIZE = 12;
-const TITLE_LINE_GAP = 5;
-const TITLE_AFTER = 14;
-const SIG = {
-  before: 34,
-  columnShare: 0.45,
-  slotHeight: 2 * CM_PT,
-  gapAfterPlaceLine: 4,
-  gapBetweenSignatories: 16,
-  /** Gap between the signature rule and the name below it. */
-  gapAfterRule: 2,
-  ruleWidth: 0.5,
-} as const;
+// Geometry and typography come from the PDF layout (src/render/pdf/layout.ts): one set of numbers.
 /** Descent of Liberation Sans (em): puts the footer's baseline where the PDF's is. */
 const FONT_DESCENT = 0.212;
 

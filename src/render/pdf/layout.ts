@@ -47,30 +47,32 @@ export const TEXT_WIDTH = PAGE.width - PAGE.marginLeft - PAGE.marginRight;
 const BODY_HEIGHT = PAGE.height - PAGE.marginTop - PAGE.marginBottom;
 
 export const BODY_SIZE = 11;
-const LINE_FACTOR = 1.35;
-const PARAGRAPH_AFTER = 7;
-const LIST_ITEM_GAP = 3;
-const LIST_GAP_AFTER_LABEL = 6;
-const LIST_INDENT = 14;
+export const LINE_FACTOR = 1.35;
+export const PARAGRAPH_AFTER = 7;
+export const LIST_ITEM_GAP = 3;
+export const LIST_GAP_AFTER_LABEL = 6;
+export const LIST_INDENT = 14;
 
-const HEADING = {
+export const HEADING = {
   1: { size: 12, before: 18, after: 3 },
   2: { size: 11, before: 3, after: 3 },
   3: { size: 11, before: 6, after: 3 },
 } as const;
 
-const TITLE_FIRST_SIZE = 16;
-const TITLE_SIZE = 12;
-const TITLE_LINE_GAP = 5;
-const TITLE_AFTER = 14;
+export const TITLE_FIRST_SIZE = 16;
+export const TITLE_SIZE = 12;
+export const TITLE_LINE_GAP = 5;
+export const TITLE_AFTER = 14;
 
-const SIG = {
+export const SIG = {
   before: 34,
   columnShare: 0.45,
   /** Height of the blank area where the signature (and later its stamp) goes: 2 cm. */
   slotHeight: 2 * CM,
   gapAfterPlaceLine: 4,
   gapBetweenSignatories: 16,
+  /** Gap between the signature rule and the name below it. */
+  gapAfterRule: 2,
   ruleWidth: 0.5,
 } as const;
 
@@ -826,7 +828,7 @@ class FlowBuilder {
           out.push({ kind: 'signature-slot', slot: s, rect: [left, ry + SIG.ruleWidth, left + colW, pdfY(top + slotTop)] });
           out.push({ kind: 'rule', x1: left, x2: left + colW, y: ry, lineWidth: SIG.ruleWidth });
         });
-        let y = ruleOff + 2;
+        let y = ruleOff + SIG.gapAfterRule;
         y += textLines(left, y, [{ text: s.name }]);
         if (s.role) y += textLines(left, y, [{ text: s.role }]);
         for (const o of s.organisationLines) y += textLines(left, y, [{ text: o }]);
