@@ -239,6 +239,9 @@ for (const c of CASES) {
     assert.equal(doc.children[0]!.role, 'H1');
     assert.match(doc.children[0]!.text.join(''), /^Zielvereinbarung( \d{4})?$/);
     assert.ok(!elementLines(doc).some((l) => /^Seite \d+ von \d+$/.test(l)), 'footer is an artifact');
+    // Heading levels never skip one going down (Matterhorn 14-003): H1 → H2 → H3.
+    const levels = flatten(doc).filter((n) => /^H\d$/.test(n.role)).map((n) => Number(n.role.slice(1)));
+    levels.forEach((l, i) => assert.ok(l <= (i ? levels[i - 1]! : 0) + 1, `${c.name}: heading H${l} after H${levels[i - 1]}`));
   });
 
   test(`${c.name}: every text run is inside an MCID sequence or an Artifact; pdf.js and the raw tree agree`, async () => {
