@@ -127,11 +127,11 @@ for (const c of CASES) {
   });
 }
 
-test('PDF/A-3b markers: XMP pdfaid, OutputIntent, associated file', () => {
+test('PDF/A-3a markers: XMP pdfaid, OutputIntent, associated file', () => {
   for (const c of CASES) {
     const raw = readFileSync(pdfPath(c)).toString('latin1');
     assert.match(raw, /pdfaid:part(>|=")3/);
-    assert.match(raw, /pdfaid:conformance(>|=")B/);
+    assert.match(raw, /pdfaid:conformance(>|=")A/);
     assert.match(raw, /\/OutputIntents/);
     assert.match(raw, /\/S \/GTS_PDFA1/);
     assert.match(raw, /\/AFRelationship \/Source/);

@@ -212,7 +212,7 @@ test('pdffonts: every font embedded, subset, Type0/CID TrueType with ToUnicode',
   }
 });
 
-test('PDF/A-3b: XMP identification, Info = XMP, output intent, /AF, /Lang, deterministic /ID', async () => {
+test('PDF/A-3a: XMP identification, Info = XMP, output intent, /AF, /Lang, deterministic /ID', async () => {
   const v = r.p2!;
   const raw = Buffer.from(v.bytes).toString('latin1');
   const xmpStart = raw.indexOf('<?xpacket begin');
@@ -220,7 +220,7 @@ test('PDF/A-3b: XMP identification, Info = XMP, output intent, /AF, /Lang, deter
   assert.ok(xmpStart > 0 && xmpEnd > xmpStart, 'uncompressed XMP packet');
   const xmp = Buffer.from(raw.slice(xmpStart, xmpEnd), 'latin1').toString('utf8');
   assert.match(xmp, /<pdfaid:part>3<\/pdfaid:part>/);
-  assert.match(xmp, /<pdfaid:conformance>B<\/pdfaid:conformance>/);
+  assert.match(xmp, /<pdfaid:conformance>A<\/pdfaid:conformance>/);
   assert.match(xmp, /<xmp:CreateDate>2023-05-30T00:00:00\+00:00<\/xmp:CreateDate>/);
   assert.match(xmp, /<pdfaSchema:namespaceURI>https:\/\/zielwerk.example\/ns\/1.0\/<\/pdfaSchema:namespaceURI>/);
   assert.ok(xmp.includes(`<rdf:li xml:lang="x-default">${v.tree.meta.title}</rdf:li>`));

@@ -10,10 +10,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Font } from '@pdf-lib/fontkit';
-import { PDFDocument, PDFHexString, rgb } from 'pdf-lib';
+import { PDFDocument, PDFOperator, PDFOperatorNames, rgb } from 'pdf-lib';
 import type { PDFFont, PDFPage, RGB } from 'pdf-lib';
 import { loadResources } from '../render/pdf/fonts.ts';
 import { embedSubsetFont } from '../render/pdf/embed-font.ts';
+import { writeIdentity } from '../render/pdf/pdfa.ts';
+import { ARTIFACT_LAYOUT, ARTIFACT_PAGINATION, StructNodes, StructWriter } from '../render/pdf/structure.ts';
+import type { StructRole, Tag } from '../render/pdf/structure.ts';
 
 export interface AuditReportData {
   envelopeId: string;
@@ -82,8 +85,9 @@ const ART: Record<AuditReportData['agreement']['type'], string> = {
   sgb2: 'SGB II (§§ 16a, 24, 28 SGB II)',
 };
 
-interface Seg { x: number; text: string; style: Style; size: number; color?: RGB }
-interface Line { height: number; segs: Seg[]; rule?: boolean }
+/** `tag` (on a segment, else its line's): the structure node the text belongs to (structure.ts). */
+interface Seg { x: number; text: string; style: Style; size: number; color?: RGB; tag?: Tag }
+interface Line { height: number; segs: Seg[]; rule?: boolean; tag?: Tag }
 interface Block { lines: Line[]; spaceBefore: number; keepWithNext?: boolean }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,21 +203,27 @@ function lineHeight(size: number): number {
 }
 
 /** A wrapped paragraph. */
-function para(text: string, opts: { style?: Style; size?: number; indent?: number; color?: RGB; spaceBefore?: number; keepWithNext?: boolean } = {}): Block {
+function para(text: string, opts: { style?: Style; size?: number; indent?: number; color?: RGB; spaceBefore?: number; keepWithNext?: boolean; tag?: Tag } = {}): Block {
   const style = opts.style ?? 'regular';
   const size = opts.size ?? BODY;
   const indent = opts.indent ?? 0;
   const lines = wrapText(text, style, size, TEXT_W - indent).map<Line>((t) => ({
     height: lineHeight(size),
     segs: [{ x: indent, text: t, style, size, color: opts.color }],
+    tag: opts.tag,
   }));
   return { lines, spaceBefore: opts.spaceBefore ?? 0, keepWithNext: opts.keepWithNext };
 }
 
 interface KV { label: string; value: string; hash?: boolean; style?: Style; color?: RGB }
 
-/** Label/value rows: labels in a column, values wrapped beside them. Hashes use the small size. */
-function kvLines(rows: KV[], opts: { indent?: number; labelStyle?: Style; labelSize?: number; labelColor?: RGB; size?: number } = {}): Line[] {
+/**
+ * Label/value rows: labels in a column, values wrapped beside them. Hashes use the small size.
+ * With `table` (a structure node of nodes `st`) the rows are tagged as its TR with TH (label,
+ * row header) and TD (value).
+ */
+function kvLines(rows: KV[], opts: { indent?: number; labelStyle?: Style; labelSize?: number; labelColor?: RGB; size?: number; st?: StructNodes } = {}): Line[] {
+  const table = opts.st?.add('Table');
   const indent = opts.indent ?? 0;
   const labelStyle = opts.labelStyle ?? 'bold';
   const labelSize = opts.labelSize ?? BODY;
@@ -235,12 +245,15 @@ function kvLines(rows: KV[], opts: { indent?: number; labelStyle?: Style; labelS
       valueOffset = labelLines.length;
     }
     const n = Math.max(labelLines.length, valueOffset + valueLines.length);
+    const tr = opts.st && table !== undefined ? opts.st.add('TR', table) : undefined;
+    const th: Tag | undefined = tr !== undefined ? { node: opts.st!.add('TH', tr, { scope: 'Row' }) } : undefined;
+    const td: Tag | undefined = tr !== undefined ? { node: opts.st!.add('TD', tr) } : undefined;
     for (let i = 0; i < n; i++) {
       const segs: Seg[] = [];
-      if (i < labelLines.length) segs.push({ x: indent, text: labelLines[i], style: labelStyle, size: labelSize, color: opts.labelColor });
+      if (i < labelLines.length) segs.push({ x: indent, text: labelLines[i], style: labelStyle, size: labelSize, color: opts.labelColor, tag: th });
       const vi = i - valueOffset;
       if (vi >= 0 && vi < valueLines.length) {
-        segs.push({ x: valueOffset ? indent + INDENT : valueX, text: valueLines[vi], style: vStyle, size: vSize, color: row.color });
+        segs.push({ x: valueOffset ? indent + INDENT : valueX, text: valueLines[vi], style: vStyle, size: vSize, color: row.color, tag: td });
       }
       lines.push({ height: h, segs });
     }
@@ -248,20 +261,29 @@ function kvLines(rows: KV[], opts: { indent?: number; labelStyle?: Style; labelS
   return lines;
 }
 
-function heading(text: string, spaceBefore = 16): Block {
+function heading(text: string, st: StructNodes, spaceBefore = 16): Block {
   const size = 12;
-  const lines = wrapText(text, 'bold', size, TEXT_W).map<Line>((t) => ({ height: lineHeight(size), segs: [{ x: 0, text: t, style: 'bold', size }] }));
+  const tag: Tag = { node: st.add('H2') };
+  const lines = wrapText(text, 'bold', size, TEXT_W).map<Line>((t) => ({ height: lineHeight(size), segs: [{ x: 0, text: t, style: 'bold', size }], tag }));
   lines[lines.length - 1].rule = true;
   lines.push({ height: 4, segs: [] });
   return { lines, spaceBefore, keepWithNext: true };
 }
 
-function buildBlocks(data: AuditReportData): Block[] {
+/**
+ * The report's blocks, with their structure allocated in reading order in `st`: H1 (the report),
+ * P (the agreement's title), H2 per section, H3 per document/signatory, label/value rows as a
+ * Table (TR, TH row headers, TD), and P for sentences and event lines.
+ */
+function buildBlocks(data: AuditReportData, st: StructNodes): Block[] {
   const a = data.agreement;
   const blocks: Block[] = [];
+  const node = (role: StructRole): Tag => ({ node: st.add(role) });
+  /** Bold one-line titles of a document, signatory or event. */
+  const titleLines = (text: string, tag: Tag) => wrapText(text, 'bold', BODY, TEXT_W).map<Line>((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold', size: BODY }], tag }));
 
-  blocks.push(para('Signaturprotokoll', { style: 'bold', size: 18 }));
-  blocks.push(para(a.title, { style: 'bold', size: 12, spaceBefore: 4 }));
+  blocks.push(para('Signaturprotokoll', { style: 'bold', size: 18, tag: node('H1') }));
+  blocks.push(para(a.title, { style: 'bold', size: 12, spaceBefore: 4, tag: node('P') }));
   blocks.push({
     lines: kvLines([
       { label: 'Vereinbarung', value: a.title },
@@ -275,33 +297,33 @@ function buildBlocks(data: AuditReportData): Block[] {
       { label: 'Umschlag-ID', value: data.envelopeId },
       { label: 'Status', value: data.status, style: 'bold' },
       { label: 'Erstellt am', value: germanDateTime(data.generatedAt) },
-    ]),
+    ], { st }),
     spaceBefore: 12,
   });
 
   // Dokumente
-  blocks.push(heading('Dokumente'));
-  if (!data.documents.length) blocks.push(para('Keine Dokumente.', { style: 'italic' }));
+  blocks.push(heading('Dokumente', st));
+  if (!data.documents.length) blocks.push(para('Keine Dokumente.', { style: 'italic', tag: node('P') }));
   data.documents.forEach((d, i) => {
-    const title = wrapText(d.label, 'bold', BODY, TEXT_W).map<Line>((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold', size: BODY }] }));
+    const title = titleLines(d.label, node('H3'));
     const rows = kvLines(
       [
         { label: 'Datei', value: d.fileName },
         { label: 'Größe', value: bytesText(d.size) },
         { label: 'SHA-256', value: d.sha256, hash: true },
       ],
-      { indent: INDENT, labelStyle: 'regular', labelColor: GRAY },
+      { indent: INDENT, labelStyle: 'regular', labelColor: GRAY, st },
     );
     blocks.push({ lines: [...title, ...rows], spaceBefore: i ? 8 : 0 });
   });
 
   // Unterzeichnende
-  blocks.push(heading('Unterzeichnende'));
-  if (!data.signatories.length) blocks.push(para('Keine Unterzeichnenden.', { style: 'italic' }));
+  blocks.push(heading('Unterzeichnende', st));
+  if (!data.signatories.length) blocks.push(para('Keine Unterzeichnenden.', { style: 'italic', tag: node('P') }));
   [...data.signatories]
     .sort((x, y) => x.position - y.position)
     .forEach((s, i) => {
-      const title = wrapText(`${i + 1}. ${s.name}`, 'bold', BODY, TEXT_W).map<Line>((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold', size: BODY }] }));
+      const title = titleLines(`${i + 1}. ${s.name}`, node('H3'));
       const rows: KV[] = [
         { label: 'Funktion', value: s.role },
         { label: 'Vertragspartei', value: s.party },
@@ -320,55 +342,58 @@ function buildBlocks(data: AuditReportData): Block[] {
       if (s.level) rows.push({ label: 'Signaturniveau', value: s.level, style: 'bold' });
       if (s.signer) rows.push({ label: 'Art der Unterschrift', value: s.signer });
       if (s.declineReason) rows.push({ label: 'Ablehnungsgrund', value: s.declineReason });
-      blocks.push({ lines: [...title, ...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelColor: GRAY })], spaceBefore: i ? 8 : 0 });
+      blocks.push({ lines: [...title, ...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelColor: GRAY, st })], spaceBefore: i ? 8 : 0 });
     });
 
   if (data.writtenForm) {
-    blocks.push(heading('Schriftform'));
-    blocks.push(para(data.writtenForm.text, { style: 'bold', color: data.writtenForm.met ? undefined : RED }));
+    blocks.push(heading('Schriftform', st));
+    blocks.push(para(data.writtenForm.text, { style: 'bold', color: data.writtenForm.met ? undefined : RED, tag: node('P') }));
   }
 
   if (data.archiveTimestamp) {
-    blocks.push(heading('Langzeitnachweis (PAdES B-LTA)'));
+    blocks.push(heading('Langzeitnachweis (PAdES B-LTA)', st));
     blocks.push(
       para(
         `Das unterzeichnete Dokument enthält die Prüfdaten aller Signaturen (Zertifikate, Sperrinformationen) und einen Archivzeitstempel vom ${data.archiveTimestamp.time ? germanDateTime(data.archiveTimestamp.time) : '?'} (${data.archiveTimestamp.tsa ?? 'Zeitstempeldienst unbekannt'}). Es bleibt prüfbar, solange der jeweils letzte Archivzeitstempel gültig ist; „zv archive renew“ erneuert ihn rechtzeitig.`,
+        { tag: node('P') },
       ),
     );
   }
 
   // Ereignisse
-  blocks.push(heading('Ereignisse'));
-  if (!data.events.length) blocks.push(para('Keine Ereignisse.', { style: 'italic' }));
+  blocks.push(heading('Ereignisse', st));
+  if (!data.events.length) blocks.push(para('Keine Ereignisse.', { style: 'italic', tag: node('P') }));
   [...data.events]
     .sort((x, y) => x.seq - y.seq)
     .forEach((e, i) => {
       // "#seq  time  typeLabel" in bold, the actor beside it in regular weight (below it if it does not fit).
       const head = [`#${e.seq}`, germanDateTime(e.at), e.typeLabel].filter((v) => v && v.trim()).join('  ');
       const actor = clean(e.actor ?? '', 'regular').replace(/\s+/g, ' ').trim();
-      const lines: Line[] = wrapText(head, 'bold', BODY, TEXT_W).map((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold' as Style, size: BODY }] }));
+      const headTag = node('P');
+      const lines: Line[] = wrapText(head, 'bold', BODY, TEXT_W).map((t) => ({ height: lineHeight(BODY), segs: [{ x: 0, text: t, style: 'bold' as Style, size: BODY }], tag: headTag }));
       if (actor) {
         const last = lines[lines.length - 1].segs[0];
         const x = width(last.text, 'bold', BODY) + width('  ', 'regular', BODY);
         if (x + width(actor, 'regular', BODY) <= TEXT_W) lines[lines.length - 1].segs.push({ x, text: actor, style: 'regular', size: BODY });
-        else for (const t of wrapText(actor, 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }] });
+        else for (const t of wrapText(actor, 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }], tag: headTag });
       }
       if (e.details && e.details.trim()) {
-        for (const t of wrapText(e.details.trim(), 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }] });
+        const tag = node('P');
+        for (const t of wrapText(e.details.trim(), 'regular', BODY, TEXT_W - INDENT)) lines.push({ height: lineHeight(BODY), segs: [{ x: INDENT, text: t, style: 'regular', size: BODY }], tag });
       }
       const rows: KV[] = [];
       if (e.docBefore) rows.push({ label: 'Dokument vorher', value: e.docBefore, hash: true });
       if (e.docAfter) rows.push({ label: 'Dokument nachher', value: e.docAfter, hash: true });
       rows.push({ label: 'Vorheriger Hash', value: e.prevHash, hash: true });
       rows.push({ label: 'Hash', value: e.hash, hash: true });
-      lines.push(...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelSize: SMALL, labelColor: GRAY, size: SMALL }));
+      lines.push(...kvLines(rows, { indent: INDENT, labelStyle: 'regular', labelSize: SMALL, labelColor: GRAY, size: SMALL, st }));
       blocks.push({ lines, spaceBefore: i ? 7 : 0 });
     });
 
   // Integrität
-  blocks.push(heading('Integrität'));
-  blocks.push(para(data.chain.text, { style: 'bold', color: data.chain.ok ? undefined : RED }));
-  blocks.push({ lines: kvLines([{ label: 'Letzter Hash', value: data.chain.head, hash: true }], { labelStyle: 'regular', labelColor: GRAY }), spaceBefore: 2 });
+  blocks.push(heading('Integrität', st));
+  blocks.push(para(data.chain.text, { style: 'bold', color: data.chain.ok ? undefined : RED, tag: node('P') }));
+  blocks.push({ lines: kvLines([{ label: 'Letzter Hash', value: data.chain.head, hash: true }], { labelStyle: 'regular', labelColor: GRAY, st }), spaceBefore: 2 });
 
   return blocks;
 }
@@ -435,30 +460,41 @@ function fit(text: string, style: Style, size: number, maxWidth: number): string
   return chars.slice(0, lo).join('').trimEnd() + ' …';
 }
 
-function drawLine(page: PDFPage, fonts: Record<Style, PDFFont>, placed: Placed) {
+/** Runs `draw` inside the marked-content sequence of `tag` (an MCID of its node, or an artifact). */
+function marked(page: PDFPage, begin: (tag: Tag | undefined) => string, tag: Tag | undefined, draw: () => void) {
+  page.pushOperators(PDFOperator.of(PDFOperatorNames.BeginMarkedContentSequence, [begin(tag).replace(/ BDC$/, '')]));
+  draw();
+  page.pushOperators(PDFOperator.of(PDFOperatorNames.EndMarkedContent));
+}
+
+function drawLine(page: PDFPage, fonts: Record<Style, PDFFont>, placed: Placed, begin: (tag: Tag | undefined) => string) {
   const { top, line } = placed;
   const size = Math.max(0, ...line.segs.map((s) => s.size));
   const baseline = PAGE_H - (top + size * 0.95);
   for (const seg of line.segs) {
     if (!seg.text) continue;
-    page.drawText(seg.text, { x: MARGIN + seg.x, y: baseline, font: fonts[seg.style], size: seg.size, color: seg.color ?? rgb(0, 0, 0) });
+    marked(page, begin, seg.tag ?? line.tag, () =>
+      page.drawText(seg.text, { x: MARGIN + seg.x, y: baseline, font: fonts[seg.style], size: seg.size, color: seg.color ?? rgb(0, 0, 0) }),
+    );
   }
   if (line.rule) {
     const y = PAGE_H - (top + line.height + 1);
-    page.drawLine({ start: { x: MARGIN, y }, end: { x: PAGE_W - MARGIN, y }, thickness: 0.5, color: GRAY });
+    marked(page, begin, ARTIFACT_LAYOUT, () => page.drawLine({ start: { x: MARGIN, y }, end: { x: PAGE_W - MARGIN, y }, thickness: 0.5, color: GRAY }));
   }
 }
 
 export async function renderAuditReport(data: AuditReportData): Promise<Uint8Array> {
-  const pages = paginate(buildBlocks(data));
+  const st = new StructNodes();
+  const pages = paginate(buildBlocks(data, st));
 
   const doc = await PDFDocument.create({ updateMetadata: false });
   const fonts = {} as Record<Style, PDFFont>;
   for (const s of STYLES) fonts[s] = embedSubsetFont(doc, loadResources().faces[s], TAG[s]).pdf;
 
-  const pdfPages = pages.map((placed) => {
+  const struct = new StructWriter(doc, st.nodes);
+  const pdfPages = pages.map((placed, pageIndex) => {
     const page = doc.addPage([PAGE_W, PAGE_H]);
-    for (const p of placed) drawLine(page, fonts, p);
+    for (const p of placed) drawLine(page, fonts, p, (tag) => struct.begin(pageIndex, tag));
     return page;
   });
 
@@ -470,24 +506,31 @@ export async function renderAuditReport(data: AuditReportData): Promise<Uint8Arr
     const room = TEXT_W - width('Signaturprotokoll · ' + pageText, 'italic', footerSize);
     const text = `Signaturprotokoll · ${fit(title, 'italic', footerSize, room)}${pageText}`;
     const y = MARGIN / 2;
-    page.drawLine({ start: { x: MARGIN, y: y + 11 }, end: { x: PAGE_W - MARGIN, y: y + 11 }, thickness: 0.5, color: GRAY });
-    page.drawText(text, { x: MARGIN, y, font: fonts.italic, size: footerSize, color: GRAY });
+    marked(page, (tag) => struct.begin(i, tag), ARTIFACT_PAGINATION, () => {
+      page.drawLine({ start: { x: MARGIN, y: y + 11 }, end: { x: PAGE_W - MARGIN, y: y + 11 }, thickness: 0.5, color: GRAY });
+      page.drawText(text, { x: MARGIN, y, font: fonts.italic, size: footerSize, color: GRAY });
+    });
   });
+  struct.finish(pdfPages.map((p) => p.ref));
 
-  // Metadata: fixed dates (from generatedAt), German language, deterministic file identifier.
+  // Metadata: fixed dates (from generatedAt; the epoch if it cannot be read), German language,
+  // PDF/A-3a + PDF/UA-1 identification, and a file identifier derived from the input.
   const generated = new Date(data.generatedAt);
-  doc.setTitle(`Signaturprotokoll – ${data.agreement.title}`, { showInWindowTitleBar: true });
-  doc.setSubject(data.envelopeId);
-  doc.setProducer('Zielwerk');
-  doc.setCreator('Zielwerk');
-  doc.setLanguage('de-DE');
-  if (!Number.isNaN(generated.getTime())) {
-    doc.setCreationDate(generated);
-    doc.setModificationDate(generated);
-  }
-  const digest = createHash('sha256').update('zielwerk-audit-report\u0000').update(JSON.stringify(data)).digest('hex').slice(0, 32).toUpperCase();
-  const id = PDFHexString.of(digest);
-  doc.context.trailerInfo.ID = doc.context.obj([id, id]);
+  writeIdentity(
+    doc,
+    {
+      title: `Signaturprotokoll – ${data.agreement.title}`,
+      author: '',
+      subject: data.envelopeId,
+      keywords: [],
+      language: 'de-DE',
+      created: Number.isNaN(generated.getTime()) ? new Date(0) : generated,
+      creatorTool: 'Zielwerk',
+      producer: 'Zielwerk',
+      digest: createHash('sha256').update('zielwerk-audit-report\u0000').update(JSON.stringify(data)).digest(),
+    },
+    loadResources().icc,
+  );
 
   return doc.save({ useObjectStreams: false, addDefaultPage: false });
 }

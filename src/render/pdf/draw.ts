@@ -12,6 +12,7 @@
  */
 import type { FontStyle, Shaped } from './fonts.ts';
 import type { LaidOutPage, TextLine, TextPiece } from './layout.ts';
+import type { Tag } from './structure.ts';
 
 export interface DrawFont {
   /** Resource name in the page's /Font dictionary, e.g. "F1". */
@@ -117,13 +118,83 @@ function tjArray(pieces: TextPiece[], font: DrawFont): string {
   return `[${parts.join(' ')}]`;
 }
 
-/** The content stream of one page. */
-export function pageContent(page: LaidOutPage, fonts: Record<FontStyle, DrawFont>): string {
+/**
+ * Opens the marked-content sequence of a tagged item (structure.ts StructWriter.begin); closed
+ * with EMC. `props` are extra property-list entries (e.g. "/ActualText <…>").
+ */
+export type MarkContent = (tag: Tag | undefined, props?: string) => string;
+
+const TEXT_SHOW = /(?:^|\s)(?:Tj|TJ|'|")$/;
+const SPAN_BEGIN = /^\/Span <<(.*)>> BDC$/;
+
+/**
+ * Puts the operators of one tagged text run into MCID sequences. A /Span ActualText sequence
+ * becomes an MCID sequence of its own carrying the ActualText, instead of being nested: poppler
+ * (pdfinfo -struct-text) loses the rest of a sequence after a nested one without MCID. A sequence
+ * opens lazily before a text-showing operator and closes before ET, so it never spans text objects.
+ */
+function markRun(ops: string[], tag: Tag, mark: MarkContent, out: string[]) {
+  let open = false;
+  let inSpan = false;
+  for (const op of ops) {
+    const span = SPAN_BEGIN.exec(op);
+    if (span) {
+      if (open) out.push('EMC');
+      out.push(mark(tag, span[1]!.trim()));
+      open = inSpan = true;
+    } else if (op === 'EMC' && inSpan) {
+      out.push('EMC');
+      open = inSpan = false;
+    } else if (op === 'ET') {
+      if (open) out.push('EMC');
+      open = inSpan = false;
+      out.push(op);
+    } else {
+      if (!open && TEXT_SHOW.test(op)) {
+        out.push(mark(tag));
+        open = true;
+      }
+      out.push(op);
+    }
+  }
+  if (open) out.push('EMC');
+}
+
+/** Pieces of a line grouped into consecutive runs of the same tag (a list label vs. the item text). */
+function tagRuns(line: TextLine): { tag: Tag | undefined; pieces: TextPiece[] }[] {
+  const runs: { tag: Tag | undefined; pieces: TextPiece[] }[] = [];
+  for (const p of line.pieces) {
+    const tag = p.tag ?? line.tag;
+    const last = runs[runs.length - 1];
+    if (last && last.tag === tag) last.pieces.push(p);
+    else runs.push({ tag, pieces: [p] });
+  }
+  return runs;
+}
+
+/**
+ * The content stream of one page. With `mark`, every text line and rule is wrapped in a
+ * marked-content sequence (an MCID of its structure node, or an artifact), so that no content
+ * is left outside the structure tree (PDF/UA-1 § 7.1).
+ */
+export function pageContent(page: LaidOutPage, fonts: Record<FontStyle, DrawFont>, mark?: MarkContent): string {
   const out: string[] = ['0 g 0 G'];
   const state: TextState = { tc: 0 };
   for (const item of page.items) {
-    if (item.kind === 'text') drawLine(item, fonts, out, state);
-    else if (item.kind === 'rule') out.push(`q ${num(item.lineWidth)} w ${num(item.x1)} ${num(item.y)} m ${num(item.x2)} ${num(item.y)} l S Q`);
+    if (item.kind === 'text') {
+      if (!mark) drawLine(item, fonts, out, state);
+      else
+        for (const run of tagRuns(item)) {
+          const ops: string[] = [];
+          drawLine(run.pieces.length === item.pieces.length ? item : { ...item, pieces: run.pieces }, fonts, ops, state);
+          if (run.tag && 'node' in run.tag) markRun(ops, run.tag, mark, out);
+          else out.push(mark(run.tag), ...ops, 'EMC');
+        }
+    } else if (item.kind === 'rule') {
+      if (mark) out.push(mark(item.tag));
+      out.push(`q ${num(item.lineWidth)} w ${num(item.x1)} ${num(item.y)} m ${num(item.x2)} ${num(item.y)} l S Q`);
+      if (mark) out.push('EMC');
+    }
   }
   return out.join('\n') + '\n';
 }

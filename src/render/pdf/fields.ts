@@ -18,6 +18,10 @@ export interface PlacedSignatureField {
   pageIndex: number;
   rect: [number, number, number, number];
   ref: PDFRef;
+  /** Its Form structure node (layout), if tagged. */
+  node?: number;
+  /** The tooltip (/TU), also the Form element's /Alt. */
+  description: string;
 }
 
 /** ASCII stays a literal string; anything else becomes a UTF-16BE text string. */
@@ -54,10 +58,11 @@ export function addSignatureFields(doc: PDFDocument, pageRefs: PDFRef[], layout:
       }) as PDFDict;
       widget.set(PDFName.of('T'), textString(slot.fieldName));
       // Tooltip shown by signing applications: who signs here.
-      widget.set(PDFName.of('TU'), PDFHexString.fromText(`Unterschrift ${slot.name}${slot.role ? `, ${slot.role}` : ''}`));
+      const description = `Unterschrift ${slot.name}${slot.role ? `, ${slot.role}` : ''}`;
+      widget.set(PDFName.of('TU'), PDFHexString.fromText(description));
       const ref = ctx.register(widget);
       annots.push(ref);
-      placed.push({ slot, pageIndex, rect, ref });
+      placed.push({ slot, pageIndex, rect, ref, node: item.node, description });
     }
     if (annots.length) {
       const pageDict = ctx.lookup(pageRefs[pageIndex]!, PDFDict);

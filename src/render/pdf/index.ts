@@ -1,5 +1,5 @@
 /**
- * PDF renderer: DocumentTree → archival PDF/A-3b with empty signature fields.
+ * PDF renderer: DocumentTree → archival, tagged PDF/A-3a (PDF/UA-1) with empty signature fields.
  *
  * Pipeline: layout (pure: line breaking, hyphenation, pagination) → content streams (draw) →
  * signature fields → PDF/A structures (XMP, output intent, attachments, ID) → pdf-lib save.
@@ -16,6 +16,7 @@ import type { DrawFont } from './draw.ts';
 import { addSignatureFields } from './fields.ts';
 import { applyPdfA, documentDigest } from './pdfa.ts';
 import { embedSubsetFont } from './embed-font.ts';
+import { StructWriter } from './structure.ts';
 
 export { BODY_SIZE, layoutDocument, PAGE, TEXT_WIDTH } from './layout.ts';
 export type { Layout, LaidOutPage, PageFragment, PageItem, TextLine, TextPiece, SignatureSlotBox, DateSlotBox } from './layout.ts';
@@ -68,9 +69,10 @@ export async function renderPdf(tree: DocumentTree, opts: LayoutOptions = {}): P
   const contents: string[] = [];
   const pageRefs: PDFRef[] = [];
   const dateSlots: { pageIndex: number; slot: DateSlotBox }[] = [];
+  const struct = new StructWriter(doc, layout.structure);
   layout.pages.forEach((lp, pageIndex) => {
     const page = doc.addPage([layout.width, layout.height]);
-    const content = pageContent(lp, fonts);
+    const content = pageContent(lp, fonts, (tag, props) => struct.begin(pageIndex, tag, props));
     contents.push(content);
     // Node's native zlib: several times faster than pdf-lib's JS deflate, and just as deterministic.
     page.node.set(PDFName.of('Contents'), ctx.register(ctx.stream(deflateSync(Buffer.from(content, 'latin1')), { Filter: 'FlateDecode' })));
@@ -80,6 +82,8 @@ export async function renderPdf(tree: DocumentTree, opts: LayoutOptions = {}): P
   });
 
   const fields = addSignatureFields(doc, pageRefs, layout);
+  for (const f of fields) if (f.node !== undefined) struct.annotation(f.node, f.pageIndex, f.ref, f.description);
+  struct.finish(pageRefs);
   applyPdfA(doc, { tree, fields, dateSlots, digest: documentDigest(tree, contents), icc: res.icc });
 
   return doc.save({ useObjectStreams: false, addDefaultPage: false, updateFieldAppearances: false });

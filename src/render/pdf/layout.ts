@@ -25,6 +25,8 @@ import { styleOf } from './fonts.ts';
 import { breakPoints } from './hyphenate.ts';
 import { breakParagraph } from './linebreak.ts';
 import type { Item } from './linebreak.ts';
+import { ARTIFACT_LAYOUT, ARTIFACT_PAGINATION, StructNodes } from './structure.ts';
+import type { StructNode, StructRole, Tag } from './structure.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Geometry and typographic constants
@@ -108,6 +110,8 @@ export interface TextPiece {
   span?: Span;
   /** Letter-spacing (PDF Tc, points) the breaker chose for this piece's line; `width` includes it. */
   letterSpacing?: number;
+  /** Overrides the line's tag for this piece (a list label: Lbl inside the item's LI). */
+  tag?: Tag;
 }
 
 export interface TextLine {
@@ -115,6 +119,8 @@ export interface TextLine {
   /** Baseline (PDF y). */
   y: number;
   pieces: TextPiece[];
+  /** Structure node (or artifact) the line's content belongs to. */
+  tag?: Tag;
 }
 
 export interface RuleBox {
@@ -123,6 +129,7 @@ export interface RuleBox {
   x2: number;
   y: number;
   lineWidth: number;
+  tag?: Tag;
 }
 
 /** The blank area above a signature rule; the signature field widget covers exactly this rect. */
@@ -131,6 +138,8 @@ export interface SignatureSlotBox {
   slot: SignatorySlot;
   /** [x1, y1, x2, y2] in PDF user space. */
   rect: [number, number, number, number];
+  /** The Form structure node the widget belongs to. */
+  node?: number;
 }
 
 /** The blank after "<place>, den" when the date is left open for a later stamp. */
@@ -164,6 +173,8 @@ export interface Layout {
   width: number;
   height: number;
   pages: LaidOutPage[];
+  /** Logical structure in reading order (node 0: Document); items refer to it by index. */
+  structure: StructNode[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +221,8 @@ interface Ctx {
   spanSeq: number;
   /** Soft hyphenation at German pattern points (true unless LayoutOptions turn it off). */
   hyphenation: boolean;
+  /** Structure nodes, allocated in reading order by the FlowBuilder. */
+  struct: StructNodes;
 }
 
 export interface LayoutOptions {
@@ -648,6 +661,26 @@ function widowOrphanOk(i: number, n: number): boolean {
   return n >= 4 && i >= 2 && i <= n - 2;
 }
 
+/** Tags the text and rule items that line boxes render (unless a piece of code tagged them already). */
+function tagLines(lines: LineBox[], tagOf: (i: number) => Tag, from = 0) {
+  for (let i = from; i < lines.length; i++) {
+    const box = lines[i]!;
+    const tag = tagOf(i);
+    const render = box.render;
+    lines[i] = {
+      ...box,
+      render: (top, out) => {
+        const n = out.length;
+        render(top, out);
+        for (let k = n; k < out.length; k++) {
+          const item = out[k]!;
+          if ((item.kind === 'text' || item.kind === 'rule') && !item.tag) item.tag = tag;
+        }
+      },
+    };
+  }
+}
+
 class FlowBuilder {
   readonly lines: FlowLine[] = [];
   private prevAfter = 0;
@@ -657,6 +690,10 @@ class FlowBuilder {
   private blockKind: Block['kind'] = 'paragraph';
 
   constructor(private ctx: Ctx) {}
+
+  private node(role: StructRole, parent = 0, extra?: Parameters<StructNodes['add']>[2]): number {
+    return this.ctx.struct.add(role, parent, extra);
+  }
 
   /** Adds the lines of one block. `breakInside(i)` says whether a break may fall before line i>0. */
   private addBlock(
@@ -688,14 +725,19 @@ class FlowBuilder {
     const m = this.ctx.m;
     const lines: LineBox[] = [];
     const gaps: number[] = [];
+    /** Title line of each flow line: the first ("Zielvereinbarung") is the H1, the others are P. */
+    const owner: number[] = [];
     block.lines.forEach((runs, li) => {
       const size = li === 0 ? TITLE_FIRST_SIZE : TITLE_SIZE;
       const built = breakLines(toWords(runs, this.ctx, true), TEXT_WIDTH, size, this.ctx, false);
       built.forEach((bl, j) => {
         lines.push(textFlowLine(placeLine(bl, PAGE.marginLeft, TEXT_WIDTH, size, 'center', this.ctx), size, m));
         gaps.push(j === 0 && li > 0 ? TITLE_LINE_GAP : 0);
+        owner.push(li);
       });
     });
+    const nodes = block.lines.map((_, li) => this.node(li === 0 ? 'H1' : 'P'));
+    tagLines(lines, (i) => ({ node: nodes[owner[i]!]! }));
     // The title block is one unit and stays with what follows.
     this.addBlock(lines, 0, TITLE_AFTER, () => false, (i) => gaps[i]!, true);
   }
@@ -704,6 +746,8 @@ class FlowBuilder {
     const spec = HEADING[block.level];
     const built = breakLines(toWords(block.runs, this.ctx, true), TEXT_WIDTH, spec.size, this.ctx, false);
     const lines = built.map((bl) => textFlowLine(placeLine(bl, PAGE.marginLeft, TEXT_WIDTH, spec.size, 'center', this.ctx), spec.size, this.ctx.m));
+    const node = this.node(`H${block.level}`);
+    tagLines(lines, () => ({ node }));
     this.addBlock(lines, spec.before, spec.after, () => false, undefined, true);
   }
 
@@ -713,6 +757,8 @@ class FlowBuilder {
     // Only justified text is hyphenated: the centred amount line and left-aligned category lines never are.
     const built = breakLines(words, TEXT_WIDTH, BODY_SIZE, this.ctx, align === 'justify');
     const lines = built.map((bl) => textFlowLine(placeLine(bl, PAGE.marginLeft, TEXT_WIDTH, BODY_SIZE, align, this.ctx), BODY_SIZE, this.ctx.m));
+    const node = this.node('P');
+    tagLines(lines, () => ({ node }));
     const n = lines.length;
     // A category line marked keepWithNext, or an introductory paragraph ending in ':' ("… folgende Projekte:"),
     // stays with what it introduces.
@@ -735,8 +781,10 @@ class FlowBuilder {
     lines: LineBox[],
     breaks: boolean[],
     gaps: number[],
+    parent = 0,
   ) {
     const m = this.ctx.m;
+    const list = this.node('L', parent);
     const start = block.start ?? 1;
     const labels = block.items.map((_, i) => (block.ordered ? `${start + i}.` : depth % 2 === 0 ? '\u2022' : '\u2013'));
     const labelWidths = labels.map((l) => m.width('regular', BODY_SIZE, l));
@@ -744,6 +792,9 @@ class FlowBuilder {
     const textX = x0 + box;
     const width = Math.max(40, TEXT_WIDTH - textX);
     block.items.forEach((item, idx) => {
+      const li = this.node('LI', list);
+      const lbl = this.node('Lbl', li);
+      const body = this.node('LBody', li);
       const built = breakLines(toWords(item.runs, this.ctx), width, BODY_SIZE, this.ctx, true);
       const n = built.length;
       built.forEach((bl, i) => {
@@ -753,8 +804,10 @@ class FlowBuilder {
           // Numbers right-aligned against the text, bullets at the indent.
           const lx = block.ordered ? PAGE.marginLeft + textX - LIST_GAP_AFTER_LABEL - lw : PAGE.marginLeft + x0;
           pieces.unshift({ text: labels[idx]!, style: 'regular', size: BODY_SIZE, x: lx, width: lw });
+          pieces[0]!.tag = { node: lbl };
         }
         lines.push(textFlowLine(pieces, BODY_SIZE, m));
+        tagLines(lines, () => ({ node: body }), lines.length - 1);
         // Between items a break is always fine (except before the very first line: that is the
         // block's own break, decided by addBlock); inside an item the widow/orphan rule applies.
         breaks.push(i === 0 ? idx > 0 || depth > 0 : widowOrphanOk(i, n));
@@ -762,7 +815,7 @@ class FlowBuilder {
       });
       if (item.children && item.children.items.length) {
         const first = lines.length;
-        this.listLines(item.children, textX, depth + 1, lines, breaks, gaps);
+        this.listLines(item.children, textX, depth + 1, lines, breaks, gaps, body);
         // Keep the parent item's last line with its first child.
         if (lines.length > first) breaks[first] = false;
       }
@@ -780,15 +833,32 @@ class FlowBuilder {
     type Op = (top: number, out: PageItem[]) => void;
     const ops: Op[] = [];
     /** Left-aligned lines inside a column from `y` on; returns the height used. */
-    const textLines = (left: number, y: number, runs: Run[], bold = false): number => {
+    const textLines = (left: number, y: number, runs: Run[], bold = false, tag?: Tag): number => {
       const built = breakLines(toWords(runs, this.ctx, bold), colW, BODY_SIZE, this.ctx, false);
       built.forEach((bl, i) => {
         const pieces = placeLine(bl, left, colW, BODY_SIZE, 'left', this.ctx);
         const off = y + i * lh + base;
-        ops.push((top, out) => out.push({ kind: 'text', y: pdfY(top + off), pieces }));
+        ops.push((top, out) => out.push({ kind: 'text', y: pdfY(top + off), pieces, tag }));
       });
       return built.length * lh;
     };
+
+    // Structure in reading order, party by party (the drawing below goes row by row across the
+    // columns): per column a Div with the place line, the header lines, and per signatory the
+    // Form element of the signature field followed by name, role and organisation lines.
+    const sn = cols.map((col) => {
+      const div = this.node('Div');
+      return {
+        place: this.node('P', div),
+        headers: col.headerLines.map(() => this.node('P', div)),
+        signatories: col.signatories.map((s) => ({
+          form: this.node('Form', div),
+          name: this.node('P', div),
+          role: s.role ? this.node('P', div) : -1,
+          organisation: s.organisationLines.map(() => this.node('P', div)),
+        })),
+      };
+    });
 
     // Head of each column: "<place>, den <date>" (blank after "den" when the date is stamped
     // later), then — SGB II style — the organisation's name in bold.
@@ -796,7 +866,7 @@ class FlowBuilder {
     cols.forEach((col, ci) => {
       const left = colX[ci]!;
       const placeText = `${col.place}, den`;
-      let y = textLines(left, 0, [{ text: col.date ? `${placeText} ${col.date}` : placeText }]);
+      let y = textLines(left, 0, [{ text: col.date ? `${placeText} ${col.date}` : placeText }], false, { node: sn[ci]!.place });
       if (!col.date) {
         const x1 = left + Math.min(m.width('regular', BODY_SIZE, placeText + ' '), colW);
         ops.push((top, out) =>
@@ -805,7 +875,7 @@ class FlowBuilder {
       }
       if (col.headerLines.length) {
         y += SIG.gapAfterPlaceLine;
-        for (const h of col.headerLines) y += textLines(left, y, [{ text: h }], true);
+        col.headerLines.forEach((h, hi) => (y += textLines(left, y, [{ text: h }], true, { node: sn[ci]!.headers[hi]! })));
       }
       headHeight = Math.max(headHeight, y);
     });
@@ -820,18 +890,19 @@ class FlowBuilder {
         const s = col.signatories[row];
         if (!s) return;
         const left = colX[ci]!;
+        const nodes = sn[ci]!.signatories[row]!;
         const slotTop = rowTop;
         const ruleOff = rowTop + SIG.slotHeight;
         ops.push((top, out) => {
           const ry = pdfY(top + ruleOff);
           // The widget covers the blank slot above the rule (the rule itself stays visible).
-          out.push({ kind: 'signature-slot', slot: s, rect: [left, ry + SIG.ruleWidth, left + colW, pdfY(top + slotTop)] });
-          out.push({ kind: 'rule', x1: left, x2: left + colW, y: ry, lineWidth: SIG.ruleWidth });
+          out.push({ kind: 'signature-slot', slot: s, rect: [left, ry + SIG.ruleWidth, left + colW, pdfY(top + slotTop)], node: nodes.form });
+          out.push({ kind: 'rule', x1: left, x2: left + colW, y: ry, lineWidth: SIG.ruleWidth, tag: ARTIFACT_LAYOUT });
         });
         let y = ruleOff + SIG.gapAfterRule;
-        y += textLines(left, y, [{ text: s.name }]);
-        if (s.role) y += textLines(left, y, [{ text: s.role }]);
-        for (const o of s.organisationLines) y += textLines(left, y, [{ text: o }]);
+        y += textLines(left, y, [{ text: s.name }], false, { node: nodes.name });
+        if (s.role) y += textLines(left, y, [{ text: s.role }], false, { node: nodes.role });
+        s.organisationLines.forEach((o, oi) => (y += textLines(left, y, [{ text: o }], false, { node: nodes.organisation[oi]! })));
         rowHeight = Math.max(rowHeight, y - rowTop);
       });
       rowTop += rowHeight;
@@ -898,7 +969,7 @@ export function paginate(lines: { height: number; spaceBefore: number; breakBefo
 
 /** Lays out the whole document: blocks → flow lines → pages, plus the "Seite X von Y" footers. */
 export function layoutDocument(tree: DocumentTree, m: Measurer, opts: LayoutOptions = {}): Layout {
-  const ctx: Ctx = { m, spanSeq: 0, hyphenation: opts.hyphenation ?? true };
+  const ctx: Ctx = { m, spanSeq: 0, hyphenation: opts.hyphenation ?? true, struct: new StructNodes() };
   const flow = new FlowBuilder(ctx);
   tree.blocks.forEach((b, i) => flow.block(b, i));
   const ranges = paginate(flow.lines);
@@ -926,7 +997,8 @@ export function layoutDocument(tree: DocumentTree, m: Measurer, opts: LayoutOpti
       kind: 'text',
       y: PAGE.footerBaseline,
       pieces: [{ text, style: 'regular', size: PAGE.footerSize, x: (PAGE.width - w) / 2, width: w }],
+      tag: ARTIFACT_PAGINATION,
     });
   });
-  return { width: PAGE.width, height: PAGE.height, pages };
+  return { width: PAGE.width, height: PAGE.height, pages, structure: ctx.struct.nodes };
 }

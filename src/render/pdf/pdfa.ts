@@ -1,6 +1,8 @@
 /**
- * PDF/A-3b document-level structures: Info dictionary and XMP metadata (kept consistent),
- * sRGB output intent, associated files (embedded + /AF), /Lang, and a deterministic trailer /ID.
+ * PDF/A-3a and PDF/UA-1 document-level structures: Info dictionary and XMP metadata (kept
+ * consistent, with pdfaid and pdfuaid identification), sRGB output intent, associated files
+ * (embedded + /AF), /Lang, DisplayDocTitle, and a deterministic trailer /ID. The structure tree
+ * that level "a" and PDF/UA need is written by structure.ts.
  *
  * Every date comes from tree.meta.created, never from the clock, and the ID is a SHA-256 digest
  * of the tree and the page contents, so the same input always yields a byte-identical file.
@@ -141,64 +143,110 @@ export function parseSigningMetadata(xmp: string): SigningMetadata {
 // ---------------------------------------------------------------------------------------------
 // XMP
 
-export function buildXmp(tree: DocumentTree, signing: SigningMetadata, digest: Uint8Array): string {
-  const { meta } = tree;
-  const created = xmpDate(meta.created);
-  const keywords = meta.keywords.join(', ');
+/** What the Info dictionary and the XMP both say about a document (kept identical, PDF/A § 6.6.2.3). */
+export interface DocumentIdentity {
+  title: string;
+  /** Empty: no author is named. */
+  author: string;
+  subject: string;
+  keywords: string[];
+  /** BCP 47, e.g. "de-DE". */
+  language: string;
+  /** Creation = modification date (fixed, from the input). */
+  created: Date;
+  creatorTool: string;
+  producer: string;
+  /** At least 32 bytes: document/instance IDs and the trailer /ID derive from it. */
+  digest: Uint8Array;
+}
+
+/** A PDF/A extension schema (ISO 19005-1 § 6.7.8) with its properties. */
+interface ExtensionSchema {
+  schema: string;
+  namespaceURI: string;
+  prefix: string;
+  /** [name, valueType, category, description]; value types as the spec spells them ("Text", "seq Text", "Integer"). */
+  properties: [string, string, 'internal' | 'external', string][];
+}
+
+/** PDF/UA identification (ISO 14289-1 § 5): pdfuaid is not an XMP standard schema, so PDF/A needs it declared. */
+const PDFUA_SCHEMA: ExtensionSchema = {
+  schema: 'PDF/UA Universal Accessibility Schema',
+  namespaceURI: 'http://www.aiim.org/pdfua/ns/id/',
+  prefix: 'pdfuaid',
+  properties: [['part', 'Integer', 'internal', 'Indicates, which part of ISO 14289 standard is followed']],
+};
+
+const ZV_SCHEMA: ExtensionSchema = {
+  schema: 'Zielwerk signing metadata',
+  namespaceURI: ZV_NAMESPACE,
+  prefix: 'zv',
+  properties: [
+    ['dateStyle', 'Text', 'external', "Date style for the signing stamp: 'long' (30. Mai 2023) or 'numeric' (24.01.2023)"],
+    ['signatories', 'seq Text', 'external', 'Signature fields in signing order; each entry fieldName|party|index|order|name|role (| and \\ escaped with \\)'],
+    ['dateSlots', 'seq Text', 'external', 'Blank date areas after "<place>, den"; each entry party|page|x1|y1|x2|y2|baseline in PDF user space'],
+  ],
+};
+
+function schemaXml(sc: ExtensionSchema): string {
+  const prop = ([name, valueType, category, description]: ExtensionSchema['properties'][number]) =>
+    `<rdf:li rdf:parseType="Resource"><pdfaProperty:name>${name}</pdfaProperty:name><pdfaProperty:valueType>${valueType}</pdfaProperty:valueType><pdfaProperty:category>${category}</pdfaProperty:category><pdfaProperty:description>${xml(description)}</pdfaProperty:description></rdf:li>`;
+  return `     <rdf:li rdf:parseType="Resource">
+      <pdfaSchema:schema>${xml(sc.schema)}</pdfaSchema:schema>
+      <pdfaSchema:namespaceURI>${sc.namespaceURI}</pdfaSchema:namespaceURI>
+      <pdfaSchema:prefix>${sc.prefix}</pdfaSchema:prefix>
+      <pdfaSchema:property>
+       <rdf:Seq>
+        ${sc.properties.map(prop).join('\n        ')}
+       </rdf:Seq>
+      </pdfaSchema:property>
+     </rdf:li>`;
+}
+
+/**
+ * The XMP packet: PDF/A-3a and PDF/UA-1 identification, Dublin Core, PDF and XMP basics, and
+ * optional extra descriptions with their extension schemas.
+ */
+export function xmpPacket(id: DocumentIdentity, extra: { description: string; schema: ExtensionSchema }[] = []): string {
+  const created = xmpDate(id.created);
   const li = (v: string) => `<rdf:li>${xml(v)}</rdf:li>`;
-  const sigLines = signing.signatories.map((s) => [s.fieldName, s.party, String(s.index), String(s.order), s.name, s.role].map(esc).join('|'));
-  const dateLines = signing.dateSlots.map((d) => [d.party, String(d.page), ...d.rect.map(num), num(d.baseline)].map(esc).join('|'));
-  const seq = (items: string[]) => (items.length ? `<rdf:Seq>${items.map(li).join('')}</rdf:Seq>` : '<rdf:Seq/>');
-  const prop = (name: string, valueType: string, description: string) =>
-    `<rdf:li rdf:parseType="Resource"><pdfaProperty:name>${name}</pdfaProperty:name><pdfaProperty:valueType>${valueType}</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>${xml(description)}</pdfaProperty:description></rdf:li>`;
+  const dc = [
+    '<dc:format>application/pdf</dc:format>',
+    `<dc:title><rdf:Alt><rdf:li xml:lang="x-default">${xml(id.title)}</rdf:li></rdf:Alt></dc:title>`,
+    id.author ? `<dc:creator><rdf:Seq>${li(id.author)}</rdf:Seq></dc:creator>` : '',
+    id.subject ? `<dc:description><rdf:Alt><rdf:li xml:lang="x-default">${xml(id.subject)}</rdf:li></rdf:Alt></dc:description>` : '',
+    id.keywords.length ? `<dc:subject><rdf:Bag>${id.keywords.map(li).join('')}</rdf:Bag></dc:subject>` : '',
+    `<dc:language><rdf:Bag>${li(id.language)}</rdf:Bag></dc:language>`,
+  ].filter(Boolean);
   const body = `<x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
   <rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">
    <pdfaid:part>3</pdfaid:part>
-   <pdfaid:conformance>B</pdfaid:conformance>
+   <pdfaid:conformance>A</pdfaid:conformance>
+  </rdf:Description>
+  <rdf:Description rdf:about="" xmlns:pdfuaid="http://www.aiim.org/pdfua/ns/id/">
+   <pdfuaid:part>1</pdfuaid:part>
   </rdf:Description>
   <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
-   <dc:format>application/pdf</dc:format>
-   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">${xml(meta.title)}</rdf:li></rdf:Alt></dc:title>
-   <dc:creator><rdf:Seq>${li(meta.author)}</rdf:Seq></dc:creator>
-   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">${xml(meta.subject)}</rdf:li></rdf:Alt></dc:description>
-   <dc:subject><rdf:Bag>${meta.keywords.map(li).join('')}</rdf:Bag></dc:subject>
-   <dc:language><rdf:Bag>${li(meta.language)}</rdf:Bag></dc:language>
+   ${dc.join('\n   ')}
   </rdf:Description>
   <rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">
-   <pdf:Producer>${xml(PRODUCER)}</pdf:Producer>
-   <pdf:Keywords>${xml(keywords)}</pdf:Keywords>
+   <pdf:Producer>${xml(id.producer)}</pdf:Producer>${id.keywords.length ? `\n   <pdf:Keywords>${xml(id.keywords.join(', '))}</pdf:Keywords>` : ''}
   </rdf:Description>
   <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">
-   <xmp:CreatorTool>${xml(CREATOR_TOOL)}</xmp:CreatorTool>
+   <xmp:CreatorTool>${xml(id.creatorTool)}</xmp:CreatorTool>
    <xmp:CreateDate>${created}</xmp:CreateDate>
    <xmp:ModifyDate>${created}</xmp:ModifyDate>
    <xmp:MetadataDate>${created}</xmp:MetadataDate>
   </rdf:Description>
   <rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">
-   <xmpMM:DocumentID>${uuidFrom(digest)}</xmpMM:DocumentID>
-   <xmpMM:InstanceID>${uuidFrom(digest.subarray(16))}</xmpMM:InstanceID>
+   <xmpMM:DocumentID>${uuidFrom(id.digest)}</xmpMM:DocumentID>
+   <xmpMM:InstanceID>${uuidFrom(id.digest.subarray(16))}</xmpMM:InstanceID>
   </rdf:Description>
-  <rdf:Description rdf:about="" xmlns:zv="${ZV_NAMESPACE}">
-   <zv:dateStyle>${xml(meta.dateStyle)}</zv:dateStyle>
-   <zv:signatories>${seq(sigLines)}</zv:signatories>
-   <zv:dateSlots>${seq(dateLines)}</zv:dateSlots>
-  </rdf:Description>
-  <rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+${extra.map((e) => e.description + '\n').join('')}  <rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
    <pdfaExtension:schemas>
     <rdf:Bag>
-     <rdf:li rdf:parseType="Resource">
-      <pdfaSchema:schema>Zielwerk signing metadata</pdfaSchema:schema>
-      <pdfaSchema:namespaceURI>${ZV_NAMESPACE}</pdfaSchema:namespaceURI>
-      <pdfaSchema:prefix>zv</pdfaSchema:prefix>
-      <pdfaSchema:property>
-       <rdf:Seq>
-        ${prop('dateStyle', 'Text', "Date style for the signing stamp: 'long' (30. Mai 2023) or 'numeric' (24.01.2023)")}
-        ${prop('signatories', 'Seq Text', 'Signature fields in signing order; each entry fieldName|party|index|order|name|role (| and \\ escaped with \\)')}
-        ${prop('dateSlots', 'Seq Text', 'Blank date areas after "<place>, den"; each entry party|page|x1|y1|x2|y2|baseline in PDF user space')}
-       </rdf:Seq>
-      </pdfaSchema:property>
-     </rdf:li>
+${[PDFUA_SCHEMA, ...extra.map((e) => e.schema)].map(schemaXml).join('\n')}
     </rdf:Bag>
    </pdfaExtension:schemas>
   </rdf:Description>
@@ -207,6 +255,78 @@ export function buildXmp(tree: DocumentTree, signing: SigningMetadata, digest: U
   // Padding lets a later stage update the packet in place.
   const padding = (' '.repeat(99) + '\n').repeat(20);
   return `<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>\n${body}\n${padding}<?xpacket end="w"?>`;
+}
+
+/** The agreement's identity: title, author etc. from the tree's metadata. */
+export function agreementIdentity(tree: DocumentTree, digest: Uint8Array): DocumentIdentity {
+  const { meta } = tree;
+  return {
+    title: meta.title,
+    author: meta.author,
+    subject: meta.subject,
+    keywords: meta.keywords,
+    language: meta.language || 'de-DE',
+    created: meta.created,
+    creatorTool: CREATOR_TOOL,
+    producer: PRODUCER,
+    digest,
+  };
+}
+
+export function buildXmp(tree: DocumentTree, signing: SigningMetadata, digest: Uint8Array): string {
+  const sigLines = signing.signatories.map((s) => [s.fieldName, s.party, String(s.index), String(s.order), s.name, s.role].map(esc).join('|'));
+  const dateLines = signing.dateSlots.map((d) => [d.party, String(d.page), ...d.rect.map(num), num(d.baseline)].map(esc).join('|'));
+  const li = (v: string) => `<rdf:li>${xml(v)}</rdf:li>`;
+  const seq = (items: string[]) => (items.length ? `<rdf:Seq>${items.map(li).join('')}</rdf:Seq>` : '<rdf:Seq/>');
+  const description = `  <rdf:Description rdf:about="" xmlns:zv="${ZV_NAMESPACE}">
+   <zv:dateStyle>${xml(tree.meta.dateStyle)}</zv:dateStyle>
+   <zv:signatories>${seq(sigLines)}</zv:signatories>
+   <zv:dateSlots>${seq(dateLines)}</zv:dateSlots>
+  </rdf:Description>`;
+  return xmpPacket(agreementIdentity(tree, digest), [{ description, schema: ZV_SCHEMA }]);
+}
+
+/**
+ * Info dictionary (= XMP), uncompressed XMP stream, sRGB output intent, /Lang, DisplayDocTitle
+ * (PDF/UA-1 § 7.1) and the deterministic trailer /ID — the parts the agreement and the
+ * Signaturprotokoll share. `xmp` defaults to the plain packet of `id`.
+ */
+export function writeIdentity(doc: PDFDocument, id: DocumentIdentity, icc: Uint8Array, xmp = xmpPacket(id)): void {
+  const ctx = doc.context;
+  const date = PDFString.of(pdfDate(id.created));
+  const info = ctx.obj({}) as PDFDict;
+  info.set(PDFName.of('Title'), PDFHexString.fromText(id.title));
+  if (id.author) info.set(PDFName.of('Author'), PDFHexString.fromText(id.author));
+  if (id.subject) info.set(PDFName.of('Subject'), PDFHexString.fromText(id.subject));
+  if (id.keywords.length) info.set(PDFName.of('Keywords'), PDFHexString.fromText(id.keywords.join(', ')));
+  info.set(PDFName.of('Creator'), PDFHexString.fromText(id.creatorTool));
+  info.set(PDFName.of('Producer'), PDFHexString.fromText(id.producer));
+  info.set(PDFName.of('CreationDate'), date);
+  info.set(PDFName.of('ModDate'), date);
+  ctx.trailerInfo.Info = ctx.register(info);
+
+  // XMP metadata, uncompressed (PDF/A forbids filters on the metadata stream).
+  const metadata = ctx.stream(new TextEncoder().encode(xmp), { Type: 'Metadata', Subtype: 'XML' });
+  doc.catalog.set(PDFName.of('Metadata'), ctx.register(metadata));
+
+  // Output intent with the sRGB profile (DeviceGray/DeviceRGB content is allowed with it).
+  const iccRef = ctx.register(ctx.flateStream(icc, { N: 3 }));
+  const intent = ctx.obj({
+    Type: 'OutputIntent',
+    S: 'GTS_PDFA1',
+    OutputConditionIdentifier: PDFString.of('sRGB IEC61966-2.1'),
+    Info: PDFString.of('sRGB IEC61966-2.1'),
+    RegistryName: PDFString.of('http://www.color.org'),
+    DestOutputProfile: iccRef,
+  });
+  doc.catalog.set(PDFName.of('OutputIntents'), ctx.obj([intent]));
+
+  doc.catalog.set(PDFName.of('Lang'), PDFString.of(id.language));
+  doc.catalog.set(PDFName.of('ViewerPreferences'), ctx.obj({ DisplayDocTitle: true }));
+
+  // Deterministic file identifier (both halves equal: this is the original version).
+  const fileId = PDFHexString.of(Buffer.from(id.digest.subarray(0, 16)).toString('hex').toUpperCase());
+  ctx.trailerInfo.ID = ctx.obj([fileId, fileId]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,24 +348,10 @@ export interface PdfAOptions {
 export function applyPdfA(doc: PDFDocument, opts: PdfAOptions): { xmp: string } {
   const { tree, digest } = opts;
   const ctx = doc.context;
-  const { meta } = tree;
-  const date = PDFString.of(pdfDate(meta.created));
+  const date = PDFString.of(pdfDate(tree.meta.created));
 
-  // Info dictionary — mirrors the XMP exactly.
-  const info = ctx.obj({}) as PDFDict;
-  info.set(PDFName.of('Title'), PDFHexString.fromText(meta.title));
-  info.set(PDFName.of('Author'), PDFHexString.fromText(meta.author));
-  info.set(PDFName.of('Subject'), PDFHexString.fromText(meta.subject));
-  info.set(PDFName.of('Keywords'), PDFHexString.fromText(meta.keywords.join(', ')));
-  info.set(PDFName.of('Creator'), PDFHexString.fromText(CREATOR_TOOL));
-  info.set(PDFName.of('Producer'), PDFHexString.fromText(PRODUCER));
-  info.set(PDFName.of('CreationDate'), date);
-  info.set(PDFName.of('ModDate'), date);
-  ctx.trailerInfo.Info = ctx.register(info);
-
-  // XMP metadata, uncompressed (PDF/A forbids filters on the metadata stream).
   const signing: SigningMetadata = {
-    dateStyle: meta.dateStyle,
+    dateStyle: tree.meta.dateStyle,
     signatories: opts.fields.map((f) => ({
       fieldName: f.slot.fieldName,
       party: f.slot.party,
@@ -257,23 +363,7 @@ export function applyPdfA(doc: PDFDocument, opts: PdfAOptions): { xmp: string } 
     dateSlots: opts.dateSlots.map((d) => ({ party: d.slot.party, page: d.pageIndex + 1, rect: d.slot.rect, baseline: d.slot.baseline })),
   };
   const xmp = buildXmp(tree, signing, digest);
-  const metadata = ctx.stream(new TextEncoder().encode(xmp), { Type: 'Metadata', Subtype: 'XML' });
-  doc.catalog.set(PDFName.of('Metadata'), ctx.register(metadata));
-
-  // Output intent with the sRGB profile (text is DeviceGray, allowed with an output intent).
-  const iccRef = ctx.register(ctx.flateStream(opts.icc, { N: 3 }));
-  const intent = ctx.obj({
-    Type: 'OutputIntent',
-    S: 'GTS_PDFA1',
-    OutputConditionIdentifier: PDFString.of('sRGB IEC61966-2.1'),
-    Info: PDFString.of('sRGB IEC61966-2.1'),
-    RegistryName: PDFString.of('http://www.color.org'),
-    DestOutputProfile: iccRef,
-  });
-  doc.catalog.set(PDFName.of('OutputIntents'), ctx.obj([intent]));
-
-  doc.catalog.set(PDFName.of('Lang'), PDFString.of(meta.language || 'de-DE'));
-  doc.catalog.set(PDFName.of('ViewerPreferences'), ctx.obj({ DisplayDocTitle: true }));
+  writeIdentity(doc, agreementIdentity(tree, digest), opts.icc, xmp);
 
   // Associated files: /Names /EmbeddedFiles name tree (sorted, unique keys) + catalog /AF.
   if (tree.attachments.length) {
@@ -320,8 +410,5 @@ export function applyPdfA(doc: PDFDocument, opts: PdfAOptions): { xmp: string } 
     doc.catalog.set(PDFName.of('Names'), ctx.obj({ EmbeddedFiles: ctx.register(ctx.obj({ Names: names })) }));
   }
 
-  // Deterministic file identifier (both halves equal: this is the original version).
-  const id = PDFHexString.of(digest.subarray(0, 16).toString('hex').toUpperCase());
-  ctx.trailerInfo.ID = ctx.obj([id, id]);
   return { xmp };
 }
