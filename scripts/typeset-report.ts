@@ -32,6 +32,8 @@ const LINE_PITCH = BODY_SIZE * 1.35;
 // ---------------------------------------------------------------------------------------------
 // Reading content streams
 
+const SPACE = new Set([' ', '\u00A0']);
+
 interface Glyph {
   text: string;
   /** Advance of the glyph alone (font width × size), points. */
@@ -252,7 +254,7 @@ export async function readLines(bytes: Uint8Array): Promise<{ lines: PdfLine[]; 
                 const text = font.toUnicode.get(code) ?? '\uFFFD';
                 line.glyphs.push({ text, width: w, after: 0 });
                 line.text += text;
-                line.right = x + w;
+                if (!SPACE.has(text)) line.right = x + w; // a drawn trailing space is not the line's edge
                 x += w + tc;
               }
             }
@@ -281,7 +283,6 @@ export interface DocumentMetrics {
   forbidden: string[];
 }
 
-const SPACE = new Set([' ', '\u00A0']);
 const isHyphen = (s: string) => s === '-' || s === '\u00AD';
 const NO_BREAK_AFTER = /(?:^|\s)(?:§|§§|Abs\.|Nr\.|Satz|S\.|Art\.)$/;
 const MONTHS = 'Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember';

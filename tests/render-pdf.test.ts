@@ -58,7 +58,7 @@ function hyphenBreakParagraphs(): { tail?: string; hard?: string } {
     for (const p of layoutPdf(tree).pages)
       for (const line of p.items) {
         if (line.kind !== 'text' || line.y < PAGE.marginBottom) continue;
-        const visible = line.pieces.map((x) => x.text).join('');
+        const visible = line.pieces.map((x) => x.text).join('').trimEnd(); // a line ending between words draws its space
         if (!found.tail && visible.endsWith(' Ausbildungs-')) found.tail = text;
         if (!found.hard && visible.endsWith(' Werra-')) found.hard = text;
       }

@@ -215,7 +215,7 @@ export function parseStructText(out: string): StructTextNode {
   return root;
 }
 
-/** The text of an element (its own chunks, then its children's): a chunk ending in a hyphen joins the next one. */
+/** The text of an element (its own chunks, then its children's). */
 export function structText(node: StructTextNode): string {
   const chunks: string[] = [];
   const visit = (n: StructTextNode) => {
@@ -223,9 +223,10 @@ export function structText(node: StructTextNode): string {
     n.children.forEach(visit);
   };
   visit(node);
-  let s = '';
-  for (const c of chunks) s += s === '' || /[-\u00ad]$/.test(s) ? c : ' ' + c;
-  return s;
+  // The content carries its own spaces (a line that ends between words draws its space), so the chunks
+  // are concatenated as they are: a chunk without a trailing space ends inside a word. Soft hyphens
+  // (U+00AD, if an extractor keeps them) are dropped, as ISO 32000-1 § 14.8.2.2.3 says.
+  return chunks.join('').replace(/\u00ad/g, '');
 }
 
 /** All nodes in pre-order. */

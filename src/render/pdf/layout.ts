@@ -212,6 +212,12 @@ interface BuiltLine {
   words: LineWord[];
   natural: number;
   last: boolean;
+  /**
+   * The line ends at a word space: the space is drawn (past the last word, in the margin, invisible)
+   * so that text extraction and the structure text, which concatenate what is drawn, keep the two
+   * words apart — and a line without it ends inside a word, joined with the next line.
+   */
+  spaceAfter?: FontStyle;
   /** Adjustment ratio chosen by the breaker for a justified line (shared by spaces and letter-spacing). */
   justify: boolean;
 }
@@ -510,7 +516,10 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
       });
       first = false;
     }
-    lines.push({ words: lineWords, natural, last: li === breaks.length - 1, justify });
+    const brItem = items[br.position]!;
+    const lastLine = li === breaks.length - 1;
+    const nextWord = brOrigin && 'offset' in brOrigin && brItem.type === 'glue' ? words[brOrigin.word] : undefined;
+    lines.push({ words: lineWords, natural, last: lastLine, justify, ...(!lastLine && nextWord ? { spaceAfter: nextWord.gapStyle ?? 'regular' } : {}) });
     // The next line starts after the break (glue and penalties at the break vanish).
     start = br.position + 1;
   });
@@ -571,7 +580,6 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
       pieces.push({ text: space, style: lw.gapStyle, size, x, width: sw, ...lsField });
       x += sw + extra;
     }
-    const isLineEnd = i === line.words.length - 1;
     let span: Span | undefined;
     if (lw.split?.part === 'first') {
       // pdftotext (poppler) joins a line ending in '-' with the next one; a trailing space keeps
@@ -581,10 +589,10 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
       span = { id: ++ctx.spanSeq, actualText: '' };
     }
     const segs = lw.segs.map((s) => ({ ...s }));
-    // A whole word ending in '-' at a line end ("Ausbildungs-" before "und" on the next line):
-    // its final hyphen gets ActualText "- " so poppler does not glue the two lines together.
+    // A whole word ending in '-' at a line end ("Ausbildungs-" before "und" on the next line): pdftotext
+    // (poppler) removes a line-end '-' and joins the lines, whatever follows; ActualText "- " keeps them apart.
     let tailHyphen: Seg | undefined;
-    if (!span && isLineEnd && !line.last && !lw.hyphen) {
+    if (!span && i === line.words.length - 1 && !line.last && !lw.hyphen) {
       const lastSeg = segs[segs.length - 1];
       if (lastSeg && lastSeg.text.endsWith('-')) {
         lastSeg.text = lastSeg.text.slice(0, -1);
@@ -609,6 +617,9 @@ function placeLine(line: BuiltLine, x0: number, width: number, size: number, ali
       x += w;
     }
   });
+  if (line.spaceAfter) {
+    pieces.push({ text: ' ', style: line.spaceAfter, size, x, width: adv(line.spaceAfter, ' '), ...lsField });
+  }
   // poppler treats a line made only of one-character words ("§ 1") as letter-spaced text and
   // drops the spaces ("§1"). An ActualText span over the whole line keeps the words apart.
   const texts = line.words.map((lw) => lw.segs.map((s) => s.text).join(''));
