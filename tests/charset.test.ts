@@ -296,3 +296,14 @@ describe('web', () => {
     assert.deepEqual(snapshot(), was);
   });
 });
+
+describe('text from outside the validated input (stamps)', () => {
+  test('a stamp writes characters the fonts lack as their code point', async () => {
+    const { layoutStamp } = await import('../src/sign/stamp.ts');
+    const runs = await layoutStamp({ rect: [70, 100, 300, 180], slot: [70, 110, 300, 170], placeDateLine: 'Wiesbaden, den 1. Juli 2024', name: '李明 Müller', footer: 'Elektronisch signiert: ✓ 李明' });
+    const text = runs.map((r) => r.text).join(' | ');
+    assert.match(text, /\[U\+674E\]\[U\+660E\] Müller/);
+    assert.match(text, /\[U\+2713\] \[U\+674E\]\[U\+660E\]/);
+    assert.ok(!/[?\uFFFD]/.test(text), text);
+  });
+});

@@ -187,3 +187,11 @@ test('rendering is deterministic (byte-identical)', async () => {
   const d = await renderAuditReport(many(40));
   assert.ok(Buffer.from(c).equals(Buffer.from(d)), 'two renders of a longer report differ');
 });
+
+test('characters the fonts lack (from certificates, typed reasons) print as their code point, never as "?"', async () => {
+  const data = completed();
+  data.events[3] = { ...data.events[3]!, details: 'Abgelehnt: ✓ geprüft, Zertifikat 李明 😀' };
+  const { text } = inspect(await renderAuditReport(data));
+  for (const s of ['[U+2713] geprüft', 'Zertifikat [U+674E][U+660E] [U+1F600]']) assert.ok(text.includes(s), `missing: ${s}`);
+  assert.ok(!/[?\uFFFD]/.test(text.replace(/https?:\S+/g, '')), 'no "?" and no replacement character');
+});

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Font } from '@pdf-lib/fontkit';
 import { PDFDocument, PDFOperator, PDFOperatorNames, rgb } from 'pdf-lib';
 import type { PDFFont, PDFPage, RGB } from 'pdf-lib';
-import { loadResources } from '../render/pdf/fonts.ts';
+import { loadResources, printableText } from '../render/pdf/fonts.ts';
 import { embedSubsetFont } from '../render/pdf/embed-font.ts';
 import { writeIdentity } from '../render/pdf/pdfa.ts';
 import { ARTIFACT_LAYOUT, ARTIFACT_PAGINATION, StructNodes, StructWriter } from '../render/pdf/structure.ts';
@@ -93,16 +93,17 @@ interface Block { lines: Line[]; spaceBefore: number; keepWithNext?: boolean }
 // ---------------------------------------------------------------------------------------------
 // Text helpers
 
-/** Replaces characters the fonts cannot show and control characters; keeps line breaks. */
+/** Replaces characters the fonts cannot show by their code point, drops control characters; keeps line breaks. */
 function clean(text: string, style: Style = 'regular'): string {
-  const font = loadFaces()[style].font;
+  const face = loadResources().faces[style];
   let out = '';
   for (const ch of text.replace(/\r\n?/g, '\n').replace(/\t/g, ' ')) {
     const cp = ch.codePointAt(0)!;
     if (ch === '\n') out += ch;
     else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp === 0xad || cp === 0x200b || cp === 0xfeff) continue;
-    else if (font.hasGlyphForCodePoint(cp)) out += ch;
-    else out += '?';
+    // Text from outside the validated input (certificate names, reasons typed at signing) may hold
+    // characters the fonts lack: shown as their code point, never as '?' or a missing glyph.
+    else out += printableText(ch, face);
   }
   return out;
 }

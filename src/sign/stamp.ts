@@ -14,7 +14,7 @@
 import zlib from 'node:zlib';
 import { PDFDocument, rgb } from 'pdf-lib';
 import type { PDFFont, PDFImage } from 'pdf-lib';
-import { loadResources } from '../render/pdf/fonts.ts';
+import { loadResources, printableText } from '../render/pdf/fonts.ts';
 import { embedSubsetFont } from '../render/pdf/embed-font.ts';
 import type { FontStyle } from '../render/pdf/fonts.ts';
 
@@ -174,6 +174,19 @@ export interface StampRun {
   note?: boolean;
 }
 
+/** The stamp's texts with characters the fonts lack written as code points (fonts.ts printableText). */
+function printableSpec(spec: StampSpec): StampSpec {
+  const { regular, italic } = loadResources().faces;
+  const p = (t: string) => printableText(t, regular, italic);
+  return {
+    ...spec,
+    name: p(spec.name),
+    footer: p(spec.footer),
+    ...(spec.placeDateLine !== undefined ? { placeDateLine: p(spec.placeDateLine) } : {}),
+    ...(spec.dateAfterPlace ? { dateAfterPlace: { ...spec.dateAfterPlace, text: p(spec.dateAfterPlace.text) } } : {}),
+  };
+}
+
 /** The smallest size a line may shrink to before it moves to a line of its own. */
 const MIN_SCALE = 0.8;
 
@@ -223,7 +236,8 @@ function stampFonts(doc: PDFDocument): (style: FontStyle) => PDFFont {
 }
 
 /** The text runs of a stamp without drawing it (the name included, when there is no image). */
-export async function layoutStamp(spec: StampSpec): Promise<StampRun[]> {
+export async function layoutStamp(given: StampSpec): Promise<StampRun[]> {
+  const spec = printableSpec(given);
   const doc = await PDFDocument.create({ updateMetadata: false });
   const font = stampFonts(doc);
   const plan = planText(spec, font);
@@ -239,7 +253,8 @@ function nameRun(spec: StampSpec, font: (style: FontStyle) => PDFFont, plan: { m
   return { text: spec.name, x: sx + 2, baseline: plan.markBottom + (boxH - size * 0.7) / 2, size, width: italic.widthOfTextAtSize(spec.name, size), style: 'italic' };
 }
 
-export async function renderStamp(spec: StampSpec): Promise<Uint8Array> {
+export async function renderStamp(given: StampSpec): Promise<Uint8Array> {
+  const spec = printableSpec(given);
   const [rx, ry, rx2, ry2] = spec.rect;
   const doc = await PDFDocument.create({ updateMetadata: false });
   const font = stampFonts(doc);

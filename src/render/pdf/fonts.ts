@@ -133,6 +133,21 @@ function memoizeLayout(font: Font): void {
     features === undefined ? cached(text) : original(text, features as never)) as Font['layout'];
 }
 
+/**
+ * Text from outside the validated input (names in certificates, reasons typed at signing) may hold
+ * characters the fonts lack. They are written as their code point ("[U+4E2D]"): never as '?', never as
+ * the missing glyph (.notdef is not allowed in PDF/A).
+ */
+export function printableText(text: string, ...faces: FontFace[]): string {
+  let out = '';
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    if (cp < 0x20 || /\s/u.test(ch) || faces.every((f) => f.hasGlyph(cp))) out += ch;
+    else out += `[U+${cp.toString(16).toUpperCase().padStart(4, '0')}]`;
+  }
+  return out;
+}
+
 export interface Resources {
   faces: Record<FontStyle, FontFace>;
   icc: Uint8Array;

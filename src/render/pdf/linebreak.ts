@@ -66,6 +66,8 @@ export interface BreakParams {
   /** Letter-spacing elasticity per glyph gap at r = ±1 (points). */
   letterStretch: number;
   letterShrink: number;
+  /** Letter-spacing shrink the fallback passes may use, for a paragraph that cannot be set otherwise. */
+  emergencyLetterShrink: number;
   /** Stretch every line but the last has at its end (ragged right / centred text; 0 when justified). */
   raggedStretch: number;
 }
@@ -103,8 +105,8 @@ export function breakParagraph(items: Item[], params: BreakParams): Break[] {
   return (
     run(items, params, params.pretolerance, false) ??
     run(items, params, params.tolerance) ??
-    run(items, params, params.emergencyTolerance) ??
-    run(items, params, Infinity, true, true)!
+    run(items, { ...params, letterShrink: params.emergencyLetterShrink }, params.emergencyTolerance) ??
+    run(items, { ...params, letterShrink: params.emergencyLetterShrink }, Infinity, true, true)!
   );
 }
 
