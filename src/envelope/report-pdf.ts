@@ -14,6 +14,7 @@ import { PDFDocument, PDFOperator, PDFOperatorNames, rgb } from 'pdf-lib';
 import type { PDFFont, PDFPage, RGB } from 'pdf-lib';
 import { loadResources, printableText } from '../render/pdf/fonts.ts';
 import { embedSubsetFont } from '../render/pdf/embed-font.ts';
+import { breakTextLines } from '../render/pdf/index.ts';
 import { writeIdentity } from '../render/pdf/pdfa.ts';
 import { ARTIFACT_LAYOUT, ARTIFACT_PAGINATION, StructNodes, StructWriter } from '../render/pdf/structure.ts';
 import type { StructRole, Tag } from '../render/pdf/structure.ts';
@@ -123,48 +124,14 @@ function width(text: string, style: Style, size: number): number {
   return w * size;
 }
 
-/** Greedy line breaking at spaces; a word wider than the line is broken between characters. */
+/**
+ * Lines of a text with explicit line breaks: each paragraph broken by the agreements' total-fit breaker
+ * (ragged: at spaces and hard hyphens, a hash or URL wider than the line between characters).
+ */
 function wrapText(text: string, style: Style, size: number, maxWidth: number): string[] {
-  const lines: string[] = [];
-  for (const para of clean(text, style).split('\n')) {
-    const words = para.split(/ +/).filter((w) => w.length > 0);
-    if (!words.length) {
-      lines.push('');
-      continue;
-    }
-    const space = width(' ', style, size);
-    let line = '';
-    let lineW = 0;
-    for (const word of words) {
-      const w = width(word, style, size);
-      if (line && lineW + space + w <= maxWidth) {
-        line += ' ' + word;
-        lineW += space + w;
-        continue;
-      }
-      if (line) lines.push(line);
-      if (w <= maxWidth) {
-        line = word;
-        lineW = w;
-        continue;
-      }
-      // Unbreakable and too long (hash, URL, e-mail …): break by characters.
-      line = '';
-      lineW = 0;
-      for (const ch of Array.from(word)) {
-        const cw = width(ch, style, size);
-        if (line && lineW + cw > maxWidth) {
-          lines.push(line);
-          line = '';
-          lineW = 0;
-        }
-        line += ch;
-        lineW += cw;
-      }
-    }
-    lines.push(line);
-  }
-  return lines;
+  return clean(text, style)
+    .split('\n')
+    .flatMap((para) => (para.trim() === '' ? [''] : breakTextLines(para, style, size, maxWidth)));
 }
 
 const DATE_TIME = new Intl.DateTimeFormat('de-DE', {

@@ -9,7 +9,7 @@ import { PDFDocument, PDFName, PDFRef } from 'pdf-lib';
 import type { DocumentTree } from '../../document/tree.ts';
 import { FONT_STYLES, loadResources } from './fonts.ts';
 import type { FontStyle, Resources } from './fonts.ts';
-import { layoutDocument } from './layout.ts';
+import { breakText, layoutDocument } from './layout.ts';
 import type { DateSlotBox, Layout, LayoutOptions, Measurer } from './layout.ts';
 import { pageContent } from './draw.ts';
 import type { DrawFont } from './draw.ts';
@@ -37,6 +37,11 @@ function measurer(res: Resources): Measurer {
     ascent: r.ascent,
     descent: r.descent,
   };
+}
+
+/** Breaks one paragraph of plain text into ragged lines with the document's breaker and fonts. */
+export function breakTextLines(text: string, style: FontStyle, size: number, maxWidth: number): string[] {
+  return breakText(text, style, size, maxWidth, measurer(loadResources()));
 }
 
 /** Lays out a tree without producing a PDF (for inspection and tests). */

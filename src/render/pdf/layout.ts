@@ -982,6 +982,19 @@ export function paginate(lines: { height: number; spaceBefore: number; breakBefo
   return pages;
 }
 
+/**
+ * One paragraph of plain text broken into ragged lines by the same total-fit breaker (for documents
+ * drawn elsewhere, such as the Signaturprotokoll): breaks at spaces and after hard hyphens, between
+ * characters only in a word wider than the line (hashes, URLs). Returns the lines' texts.
+ */
+export function breakText(text: string, style: FontStyle, size: number, maxWidth: number, m: Measurer): string[] {
+  const ctx: Ctx = { m, spanSeq: 0, hyphenation: false, struct: new StructNodes() };
+  const words = toWords([{ text, bold: style === 'bold' || style === 'boldItalic', italic: style === 'italic' || style === 'boldItalic' }], ctx);
+  return breakLines(words, maxWidth, size, ctx, false, false).map((line) =>
+    line.words.map((lw, i) => (i > 0 && lw.gapStyle ? (lw.gapTie ? '\u00A0' : ' ') : '') + lw.segs.map((sg) => sg.text).join('')).join(''),
+  );
+}
+
 /** Lays out the whole document: blocks → flow lines → pages, plus the "Seite X von Y" footers. */
 export function layoutDocument(tree: DocumentTree, m: Measurer, opts: LayoutOptions = {}): Layout {
   const ctx: Ctx = { m, spanSeq: 0, hyphenation: opts.hyphenation ?? true, struct: new StructNodes() };
