@@ -67,7 +67,8 @@ function streamBytes(doc: PDFDocument, obj: unknown): Uint8Array {
   throw new Error('not a stream');
 }
 
-function parseToUnicode(cmap: string): Map<number, string> {
+/** A ToUnicode CMap's bfchar and bfrange entries: glyph code → text. */
+export function parseToUnicode(cmap: string): Map<number, string> {
   const map = new Map<number, string>();
   const hex = (h: string) => parseInt(h, 16);
   const utf16 = (h: string) => {
@@ -94,26 +95,30 @@ function parseToUnicode(cmap: string): Map<number, string> {
   return map;
 }
 
-function fontInfo(doc: PDFDocument, dict: PDFDict): FontInfo {
-  const desc = doc.context.lookup((dict.lookup(PDFName.of('DescendantFonts'), PDFArray)).get(0), PDFDict);
+/** A CIDFont's /W array (both forms: `c [w1 w2 …]` and `c1 c2 w`): CID → width in 1/1000 em. */
+export function parseCidWidths(doc: PDFDocument, w: PDFArray): Map<number, number> {
   const widths = new Map<number, number>();
-  const w = desc.lookup(PDFName.of('W'));
-  if (w instanceof PDFArray) {
-    const a = w.asArray().map((o) => doc.context.lookup(o) ?? o);
-    for (let i = 0; i < a.length; ) {
-      const first = (a[i] as PDFNumber).asNumber();
-      const next = a[i + 1];
-      if (next instanceof PDFArray) {
-        next.asArray().forEach((v, k) => widths.set(first + k, (v as PDFNumber).asNumber()));
-        i += 2;
-      } else {
-        const last = (next as PDFNumber).asNumber();
-        const v = (a[i + 2] as PDFNumber).asNumber();
-        for (let c = first; c <= last; c++) widths.set(c, v);
-        i += 3;
-      }
+  const a = w.asArray().map((o) => (o instanceof PDFRef ? doc.context.lookup(o) : o));
+  for (let i = 0; i < a.length; ) {
+    const first = (a[i] as PDFNumber).asNumber();
+    const next = a[i + 1];
+    if (next instanceof PDFArray) {
+      next.asArray().forEach((v, k) => widths.set(first + k, (v as PDFNumber).asNumber()));
+      i += 2;
+    } else {
+      const last = (next as PDFNumber).asNumber();
+      const v = (a[i + 2] as PDFNumber).asNumber();
+      for (let c = first; c <= last; c++) widths.set(c, v);
+      i += 3;
     }
   }
+  return widths;
+}
+
+function fontInfo(doc: PDFDocument, dict: PDFDict): FontInfo {
+  const desc = doc.context.lookup((dict.lookup(PDFName.of('DescendantFonts'), PDFArray)).get(0), PDFDict);
+  const w = desc.lookup(PDFName.of('W'));
+  const widths = w instanceof PDFArray ? parseCidWidths(doc, w) : new Map<number, number>();
   const dw = desc.lookup(PDFName.of('DW'));
   const tu = dict.get(PDFName.of('ToUnicode'));
   const toUnicode = tu ? parseToUnicode(Buffer.from(streamBytes(doc, tu)).toString('latin1')) : new Map<number, string>();

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { run, tempDir } from './helpers/tools.ts';
-import { webFixture, type WebFixture } from './helpers/web.ts';
+import { kasselForm, webFixture, type WebFixture } from './helpers/web.ts';
 import { parseAgreementInput, ValidationError, type Problem } from '../src/model/agreement.ts';
 import { validateBatchShape } from '../src/model/batch.ts';
 import { fontHasGlyph, missingCharacters } from '../src/model/charset.ts';
@@ -229,24 +229,7 @@ describe('web', () => {
   });
   after(() => fx.close());
 
-  const form = (projects: string[], overrides: Record<string, string> = {}) => ({
-    _csrf: csrf,
-    action: 'save',
-    type: 'aqb',
-    year: '2023',
-    partner: 'landkreis-kassel',
-    amount: '846.500',
-    steering: 'dialog',
-    date: '2023-05-30',
-    signingOrder: 'partner-first',
-    'measures[0][category]': 'ausbildung',
-    ...Object.fromEntries(projects.map((p, i) => [`measures[0][projects][${i}]`, p])),
-    'signatories[ministry][0][name]': '',
-    'signatories[ministry][0][role]': '',
-    'signatories[partner][0][name]': 'Andreas Siebert',
-    'signatories[partner][0][role]': 'Landrat',
-    ...overrides,
-  });
+  const form = (projects: string[], overrides: Record<string, string> = {}) => kasselForm(csrf, overrides, projects);
 
   test('form: „Projekt 3: Zeichen „✓“ (U+2713) …“ at the field, nothing stored', async () => {
     const was = snapshot();

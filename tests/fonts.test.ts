@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fontkit from '@pdf-lib/fontkit';
-import { decodePDFRawStream, PDFArray, PDFDict, PDFDocument, PDFName, PDFNumber, PDFRawStream, PDFRef } from 'pdf-lib';
+import { decodePDFRawStream, PDFArray, PDFDict, PDFDocument, PDFName, PDFRawStream, PDFRef } from 'pdf-lib';
 import type { PDFObject } from 'pdf-lib';
 import { renderAuditReport } from '../src/envelope/report-pdf.ts';
 import type { AuditReportData } from '../src/envelope/report-pdf.ts';
@@ -23,6 +23,7 @@ import { signAgreement } from '../src/sign/sign.ts';
 import { agreementPdf, AQB_EXAMPLE, PASSPHRASE } from './helpers/signing.ts';
 import { run, tempDir } from './helpers/tools.ts';
 import { compareWords, normaliseLines, until, words } from './helpers/words.ts';
+import { parseCidWidths, parseToUnicode } from '../scripts/typeset-report.ts';
 
 const REFERENCE = new URL('../../shared/reference/aqb-2023-werra-meissner-kreis.txt', import.meta.url).pathname;
 const REQUIRED_TABLES = ['cmap', 'OS/2', 'name', 'post', 'glyf', 'loca', 'head', 'hhea', 'hmtx', 'maxp'];
@@ -84,42 +85,6 @@ function streamBytes(doc: PDFDocument, o: PDFObject | undefined): Uint8Array {
   return decodePDFRawStream(s).decode();
 }
 
-function parseWidths(w: PDFArray): Map<number, number> {
-  const out = new Map<number, number>();
-  const items = w.asArray();
-  for (let i = 0; i < items.length; ) {
-    const first = (items[i] as PDFNumber).asNumber();
-    const next = items[i + 1];
-    if (next instanceof PDFArray) {
-      next.asArray().forEach((v, k) => out.set(first + k, (v as PDFNumber).asNumber()));
-      i += 2;
-    } else {
-      const last = (next as PDFNumber).asNumber();
-      const width = (items[i + 2] as PDFNumber).asNumber();
-      for (let c = first; c <= last; c++) out.set(c, width);
-      i += 3;
-    }
-  }
-  return out;
-}
-
-function parseToUnicode(cmap: string): Map<number, string> {
-  const out = new Map<number, string>();
-  const utf16 = (hex: string) => String.fromCharCode(...(hex.match(/.{4}/g) ?? []).map((h) => parseInt(h, 16)));
-  for (const block of cmap.matchAll(/beginbfchar([\s\S]*?)endbfchar/g)) {
-    for (const m of block[1]!.matchAll(/<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>/g)) out.set(parseInt(m[1]!, 16), utf16(m[2]!));
-  }
-  for (const block of cmap.matchAll(/beginbfrange([\s\S]*?)endbfrange/g)) {
-    for (const m of block[1]!.matchAll(/<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>/g)) {
-      const lo = parseInt(m[1]!, 16);
-      const hi = parseInt(m[2]!, 16);
-      const start = parseInt(m[3]!, 16);
-      for (let c = lo; c <= hi; c++) out.set(c, String.fromCharCode(start + c - lo));
-    }
-  }
-  return out;
-}
-
 /** Every Type0 font of the file (all revisions' objects: pdf-lib reads the incremental updates). */
 async function embeddedFonts(path: string): Promise<EmbeddedFont[]> {
   const doc = await PDFDocument.load(readFileSync(path), { updateMetadata: false });
@@ -132,7 +97,7 @@ async function embeddedFonts(path: string): Promise<EmbeddedFont[]> {
     fonts.push({
       baseFont,
       program: streamBytes(doc, descriptor.get(PDFName.of('FontFile2'))),
-      widths: parseWidths(deref(doc, cid.get(PDFName.of('W'))) as PDFArray),
+      widths: parseCidWidths(doc, deref(doc, cid.get(PDFName.of('W'))) as PDFArray),
       toUnicode: parseToUnicode(Buffer.from(streamBytes(doc, obj.get(PDFName.of('ToUnicode')))).toString('latin1')),
       cidToGid: String(cid.get(PDFName.of('CIDToGIDMap'))),
     });

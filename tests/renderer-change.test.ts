@@ -50,8 +50,9 @@ test('a renderer without hyphenation lays the pages out differently; the signatu
 
   const r = await verifyAgreement(signed, { trust: [caDer], render: later, revocation });
   assert.equal(r.reproduction.status, 'mismatch');
-  assert.match(r.reproduction.detail, /page content differs from the embedded data on page/);
-  assert.match(r.reproduction.summary!, /Inhalt weicht von der Neusetzung der eingebetteten Daten ab auf Seite .* – informativ: die Signaturen hängen nicht davon ab/);
+  // Without hyphens the total-fit breaker may need other lines or even another page count: either is named.
+  assert.match(r.reproduction.detail, /page content differs from the embedded data on page|the embedded data renders to \d+ pages, the document has \d+/);
+  assert.match(r.reproduction.summary!, /Inhalt weicht von der Neusetzung der eingebetteten Daten ab(?: auf Seite .*|: \d+ statt \d+ Seiten) \(.*\) – informativ: die Signaturen hängen nicht davon ab/);
   assert.deepEqual(r.signatures.map((s) => [s.signatory, s.indication, s.subIndication]), [['ministry:1', 'TOTAL_PASSED', null], ['partner:1', 'TOTAL_PASSED', null]]);
   assert.equal(r.verdict, 'valid');
   assert.deepEqual(r.problems, [], 'the reproduction finding is not a problem of the document');

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
 import request from 'supertest';
-import { webFixture, type WebFixture } from './helpers/web.ts';
+import { kasselForm as validKasselForm, webFixture, type WebFixture } from './helpers/web.ts';
 import { sha256Hex } from '../src/store/files.ts';
 import { paperScanOf } from '../src/archive/paper.ts';
 import { parseGermanAmount, germanLabel } from '../src/http/areas/clerk.ts';
@@ -28,29 +28,7 @@ const count = (sql = 'SELECT count(*) AS n FROM agreements') => (fx.ctx.svc.stor
 const agreement = (id: number) => fx.ctx.svc.store.db.prepare('SELECT * FROM agreements WHERE id = ?').get(id) as { id: number; status: string; version: number; amount_cents: number; input_json: string };
 
 /** The form fields of a valid AQB agreement for Landkreis Kassel (partner signs first). */
-function kasselForm(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    _csrf: csrf,
-    action: 'save',
-    type: 'aqb',
-    year: '2023',
-    partner: 'landkreis-kassel',
-    amount: '846.500',
-    steering: 'dialog',
-    date: '2023-05-30',
-    signingOrder: 'partner-first',
-    'measures[0][category]': 'ausbildung',
-    'measures[0][projects][0]': 'Begleitete Ausbildung',
-    'measures[0][projects][1]': '',
-    'signatories[ministry][0][name]': '',
-    'signatories[ministry][0][role]': '',
-    'signatories[partner][0][name]': 'Andreas Siebert',
-    'signatories[partner][0][role]': 'Landrat',
-    'signatories[partner][1][name]': '',
-    'signatories[partner][1][role]': '',
-    ...overrides,
-  };
-}
+const kasselForm = (overrides: Record<string, string> = {}) => validKasselForm(csrf, overrides);
 
 /** The text of the element with this id (a crude look-up, enough for error paragraphs). */
 function textOf(page: string, id: string): string | undefined {

@@ -81,3 +81,30 @@ export async function webFixture(
     },
   };
 }
+
+/**
+ * The clerk's form fields of a valid AQB agreement for Landkreis Kassel (partner signs first), with
+ * the given projects in the first measure; `overrides` replace or add fields.
+ */
+export function kasselForm(csrf: string, overrides: Record<string, string> = {}, projects: string[] = ['Begleitete Ausbildung', '']): Record<string, string> {
+  return {
+    _csrf: csrf,
+    action: 'save',
+    type: 'aqb',
+    year: '2023',
+    partner: 'landkreis-kassel',
+    amount: '846.500',
+    steering: 'dialog',
+    date: '2023-05-30',
+    signingOrder: 'partner-first',
+    'measures[0][category]': 'ausbildung',
+    ...Object.fromEntries(projects.map((p, i) => [`measures[0][projects][${i}]`, p])),
+    'signatories[ministry][0][name]': '',
+    'signatories[ministry][0][role]': '',
+    'signatories[partner][0][name]': 'Andreas Siebert',
+    'signatories[partner][0][role]': 'Landrat',
+    'signatories[partner][1][name]': '',
+    'signatories[partner][1][role]': '',
+    ...overrides,
+  };
+}
