@@ -44,15 +44,26 @@ export function breakTextLines(text: string, style: FontStyle, size: number, max
   return breakText(text, style, size, maxWidth, measurer(loadResources()));
 }
 
-/** Lays out a tree without producing a PDF (for inspection and tests). */
+/**
+ * The default layout of each tree, computed once: the DOCX renderer asks for the page count of the
+ * same tree the PDF renderer lays out (the layout is pure, so sharing it changes nothing).
+ */
+const layouts = new WeakMap<DocumentTree, Layout>();
+
+/** Lays out a tree without producing a PDF (for inspection, tests and the DOCX's page count). */
 export function layoutPdf(tree: DocumentTree): Layout {
-  return layoutDocument(tree, measurer(loadResources()));
+  let layout = layouts.get(tree);
+  if (!layout) {
+    layout = layoutDocument(tree, measurer(loadResources()));
+    layouts.set(tree, layout);
+  }
+  return layout;
 }
 
 /** Renders the tree; `opts` exist so that a later renderer's choices (e.g. no hyphenation) can be tried against archived documents. */
 export async function renderPdf(tree: DocumentTree, opts: LayoutOptions = {}): Promise<Uint8Array> {
   const res = loadResources();
-  const layout = layoutDocument(tree, measurer(res), opts);
+  const layout = Object.keys(opts).length === 0 ? layoutPdf(tree) : layoutDocument(tree, measurer(res), opts);
 
   const used = new Set<FontStyle>();
   for (const page of layout.pages) for (const item of page.items) if (item.kind === 'text') for (const p of item.pieces) used.add(p.style);
