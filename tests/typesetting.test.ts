@@ -126,3 +126,29 @@ test('inserted hyphens are soft hyphens (U+00AD) in the content stream; text ext
   assert.ok(!layout.pages.some((p) => p.items.some((it) => it.kind === 'text' && it.pieces.some((x) => x.text === '-' && x.span?.actualText !== '- ' && x === it.pieces[it.pieces.length - 1] && /\p{Ll}$/u.test(it.pieces[it.pieces.length - 2]?.text ?? '')))), 'no hard hyphen drawn for hyphenation');
   assert.doesNotMatch(text, /\p{Ll}[-\u00AD]\n\p{Ll}/u, 'no word torn across lines in the extracted text');
 });
+
+test('the breaker never sets more than two hyphenated lines in a row, even where hyphens would fit perfectly', async () => {
+  const { breakParagraph } = await import('../src/render/pdf/linebreak.ts');
+  type Item = Parameters<typeof breakParagraph>[0][number];
+  // Words of two 40 pt halves joined by a hyphenation point (5 pt hyphen), 10 pt spaces: on a 185 pt
+  // measure (half, word, half + hyphen) every line fits exactly when it ends at a hyphen; a line that
+  // ends at a space is very loose (r = 11) but allowed.
+  const items: Item[] = [{ type: 'box', width: 40, glyphs: 8 }];
+  for (let w = 0; w < 40; w++) {
+    items.push({ type: 'glue', width: 10, stretch: 5, shrink: 3, glyphs: 1 });
+    items.push({ type: 'box', width: 40, glyphs: 8 }, { type: 'penalty', width: 5, glyphs: 1, penalty: 50, flagged: true, soft: true }, { type: 'box', width: 40, glyphs: 8 });
+  }
+  items.push({ type: 'glue', width: 0, stretch: Infinity, shrink: 0, glyphs: 0 }, { type: 'penalty', width: 0, glyphs: 0, penalty: -Infinity, flagged: false });
+  const params = {
+    lineWidth: 185, pretolerance: -1, tolerance: 20, emergencyTolerance: 20, linePenalty: 10, doubleHyphenDemerits: 0, finalHyphenDemerits: 0,
+    adjacentDemerits: 0, letterStretch: 0, letterShrink: 0, emergencyLetterShrink: 0, raggedStretch: 0,
+  };
+  const longestRun = (max: number) => {
+    let run = 0;
+    let longest = 0;
+    for (const b of breakParagraph(items, { ...params, maxConsecutiveHyphens: max })) longest = Math.max(longest, (run = b.flagged ? run + 1 : 0));
+    return longest;
+  };
+  assert.ok(longestRun(50) > 2, 'without the limit the breaker would hyphenate line after line');
+  assert.equal(longestRun(2), 2);
+});

@@ -392,7 +392,8 @@ function insideName(word: Word, offset: number): boolean {
 }
 
 /** What an item of the breaker's list stands for, to rebuild the lines afterwards. */
-type Origin = { word: number; from: number; to: number } | { word: number; offset: number; soft: boolean } | null;
+/** `gap`: the break before word `word`'s space (a line that ends between words). */
+type Origin = { word: number; from: number; to: number } | { word: number; offset: number; soft: boolean; gap?: boolean } | null;
 
 /** Code-unit offsets after each code point of word.text[from, to). */
 function charEnds(text: string, from: number, to: number): number[] {
@@ -424,6 +425,10 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
       const gapStyle = word.gapStyle ?? 'regular';
       const sw = m.width(gapStyle, size, ' ');
       if (word.gapTie) push({ type: 'penalty', width: 0, glyphs: 0, penalty: Infinity, flagged: false }, null);
+      // After a word that ends in a hyphen ("Ausbildungs- und"), the line end shows a hyphen too: the break
+      // is a flagged penalty before the space (the space then vanishes), so the limit of two hyphenated
+      // lines in a row counts it.
+      else if (words[k - 1]!.text.endsWith('-')) push({ type: 'penalty', width: 0, glyphs: 0, penalty: 0, flagged: true }, { word: k, offset: 0, soft: false, gap: true });
       push({ type: 'glue', width: sw, stretch: justify ? sw * T.spaceStretch : 0, shrink: justify ? sw * T.spaceShrink : 0, glyphs: 1 }, { word: k, offset: 0, soft: false });
     }
     const end = word.text.length;
@@ -522,7 +527,8 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
     }
     const brItem = items[br.position]!;
     const lastLine = li === breaks.length - 1;
-    const nextWord = brOrigin && 'offset' in brOrigin && brItem.type === 'glue' ? words[brOrigin.word] : undefined;
+    const betweenWords = brItem.type === 'glue' || (brOrigin && 'gap' in brOrigin && brOrigin.gap === true);
+    const nextWord = brOrigin && 'offset' in brOrigin && betweenWords ? words[brOrigin.word] : undefined;
     lines.push({ words: lineWords, natural, last: lastLine, justify, ...(!lastLine && nextWord ? { spaceAfter: nextWord.gapStyle ?? 'regular' } : {}) });
     // The next line starts after the break (glue and penalties at the break vanish).
     start = br.position + 1;
