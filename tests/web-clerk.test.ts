@@ -55,7 +55,11 @@ describe('helpers', () => {
     assert.equal(parseGermanAmount('444.000'), 444000);
     assert.equal(parseGermanAmount('444000,50'), 444000.5);
     assert.equal(parseGermanAmount('1.058.100,00 €'), 1058100);
-    assert.equal(parseGermanAmount('444000.5'), 444000.5);
+    // One parser with the tables (batch/numbers.ts): a single point groups thousands, ",-" means whole euros.
+    assert.equal(parseGermanAmount('444000.5'), null);
+    assert.equal(parseGermanAmount('444.00'), null);
+    assert.equal(parseGermanAmount('444.000,-'), 444000);
+    assert.equal(parseGermanAmount(' 1 341 400 '), 1341400);
     assert.equal(parseGermanAmount(''), undefined);
     assert.equal(parseGermanAmount('viel'), null);
     assert.equal(parseGermanAmount('1,2,3'), null);

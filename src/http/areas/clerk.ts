@@ -32,6 +32,7 @@ import {
   type AgreementStatus,
 } from '../../store/agreements.ts';
 import { BatchError } from '../../batch/load.ts';
+import { parseGermanNumber } from '../../batch/numbers.ts';
 import { fileById, readStoredFile } from '../../store/files.ts';
 import type { Store } from '../../store/store.ts';
 import type { Db } from '../../store/db.ts';
@@ -107,19 +108,13 @@ function setBudget(store: Store, year: number, cents: number | null): void {
   });
 }
 
-/** "444.000", "444000,50", "1.058.100,00 €", "444000.5" → euros; undefined when empty; null when unreadable. */
+/**
+ * The form's amount, read by the one German amount parser the tables use (batch/numbers.ts):
+ * undefined when empty, null when it is no amount.
+ */
 export function parseGermanAmount(text: string): number | undefined | null {
-  const s = text.replace(/[\s\u00a0€]/g, '').replace(/EUR$/i, '');
-  if (!s) return undefined;
-  let normal: string;
-  if (s.includes(',')) {
-    if (!/^\d{1,3}(\.\d{3})*,\d{1,2}$|^\d+,\d{1,2}$/.test(s)) return null;
-    normal = s.replace(/\./g, '').replace(',', '.');
-  } else if (/^\d{1,3}(\.\d{3})+$/.test(s)) normal = s.replace(/\./g, '');
-  else if (/^\d+(\.\d{1,2})?$/.test(s)) normal = s;
-  else return null;
-  const n = Number(normal);
-  return Number.isFinite(n) ? n : null;
+  if (text.trim() === '') return undefined;
+  return parseGermanNumber(text) ?? null;
 }
 
 const amountText = (euros: number | undefined) =>
