@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { composeFromData } from '../src/compose/index.ts';
 import { plainText } from '../src/document/text.ts';
 import { listPartners } from '../src/registry/partners.ts';
-import { capitalize, formatDate, formatEuro } from '../src/compose/format.ts';
+import { capitalize, formatDate, formatEuro, joinGerman } from '../src/compose/format.ts';
 import { ValidationError } from '../src/model/agreement.ts';
 import { compareWords, normaliseLines, until, words } from './helpers/words.ts';
 
@@ -172,6 +172,7 @@ test('an unlisted partner object with its own case forms', () => {
 });
 
 test('German number and date formats', () => {
+  assert.deepEqual([[], ['A'], ['A', 'B'], ['A', 'B', 'C']].map(joinGerman), ['', 'A', 'A und B', 'A, B und C']);
   assert.equal(formatEuro(444000), '444.000 Euro');
   assert.equal(formatEuro(1341400), '1.341.400 Euro');
   assert.equal(formatEuro(27700000.5), '27.700.000,50 Euro');

@@ -23,3 +23,10 @@ export function capitalize(text: string): string {
   const i = text.search(/\p{L}/u);
   return i < 0 ? text : text.slice(0, i) + text[i].toUpperCase() + text.slice(i + 1);
 }
+
+const andList = new Intl.ListFormat('de', { type: 'conjunction' });
+
+/** "A", "A und B", "A, B und C" (German list with "und", no serial comma). */
+export function joinGerman(items: string[]): string {
+  return andList.format(items);
+}

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { joinGerman } from '../compose/format.ts';
 import addressparser from 'nodemailer/lib/addressparser';
 
 export type NotificationKind = 'invite' | 'turn' | 'reminder' | 'declined' | 'cancelled' | 'completed';
@@ -88,12 +89,8 @@ function germanDate(iso: string): string {
   }).format(d);
 }
 
-/** "A", "A und B", "A, B und C". */
-function joinNames(names: string[]): string {
-  const n = names.map(oneLine).filter(Boolean);
-  if (n.length <= 1) return n.join('');
-  return `${n.slice(0, -1).join(', ')} und ${n[n.length - 1]}`;
-}
+/** "A", "A und B", "A, B und C", each name on one line. */
+const joinNames = (names: string[]) => joinGerman(names.map(oneLine).filter(Boolean));
 
 /** RFC 5322 mailbox "Name <email>", the name quoted when it holds specials. */
 function formatAddress(name: string, email: string): string {

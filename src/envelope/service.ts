@@ -13,7 +13,7 @@ import { linkValidityDays, mailFrom, publicBaseUrl, reminderDays, tsaUrl } from 
 import { timestampAuthorityFor } from '../sign/demo-tsa.ts';
 import { addArchivalTimestamp } from '../sign/ltv.ts';
 import { RevocationFetcher } from '../sign/revocation.ts';
-import { formatEuro } from '../compose/format.ts';
+import { formatEuro, joinGerman } from '../compose/format.ts';
 import { readAgreementPdf, parseSignatoryRef } from '../sign/agreement-pdf.ts';
 import { recompose } from '../sign/reproduce.ts';
 import { completeSignature, prepareSignature, type PreparedSignature, type SignResult } from '../sign/sign.ts';
@@ -553,7 +553,7 @@ export class SigningService {
     const current = SigningService.current(snap)!;
     if (current.id !== signatory.id) {
       const before = snap.signatories.filter((s) => s.position < signatory.position && s.status === 'pending');
-      throw new NotYourTurnError(`Sie können erst unterzeichnen, wenn ${joinNames(before.map((s) => `${s.name} (${s.role})`))} unterzeichnet ${before.length > 1 ? 'haben' : 'hat'}; Sie werden dann benachrichtigt.`);
+      throw new NotYourTurnError(`Sie können erst unterzeichnen, wenn ${joinGerman(before.map((s) => `${s.name} (${s.role})`))} unterzeichnet ${before.length > 1 ? 'haben' : 'hat'}; Sie werden dann benachrichtigt.`);
     }
   }
 
@@ -1250,10 +1250,6 @@ export class SigningService {
 /** A "sent" event for a link the clerk asked to resend: their name as actor, marked as resent. */
 function resentBy(event: EventDraft, actor: string): EventDraft {
   return { ...event, actor, details: { ...event.details, resent: true } };
-}
-
-function joinNames(names: string[]): string {
-  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} und ${names[names.length - 1]}`;
 }
 
 /** One German line per event for the report. */
