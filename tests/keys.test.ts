@@ -447,3 +447,11 @@ test('an expired imported certificate is refused for signing', async (t) => {
   await assert.rejects(store.identityFor(person, { at: new Date(info.notAfter.getTime() + DAY) }), /is expired at the signing time.*import a current certificate/);
   await assert.rejects(store.identityFor(person, { at: new Date(info.notBefore.getTime() - DAY) }), /is not yet valid/);
 });
+
+test('one slug for key files, signature files and mails: umlauts transliterated, accents dropped, bounded', async () => {
+  const { slug } = await import('../src/store/files.ts');
+  assert.equal(slug('Renée Müller-Lüdenscheidt'), 'renee-mueller-luedenscheidt');
+  assert.equal(slug('ÄÖÜ Straße'), 'aeoeue-strasse');
+  assert.equal(slug('李明', 40, 'person'), 'person');
+  assert.equal(slug('x'.repeat(39) + ' y', 40, 'person'), 'x'.repeat(39), 'no hyphen left at the cut');
+});

@@ -43,6 +43,7 @@ import forge from 'node-forge';
 import type { SignatoryPerson, SigningIdentity } from './identity.ts';
 import { identitySigner, SIGNER_KIND_LABELS, type Signer } from './signer.ts';
 import { writeFilesAtomically } from '../store/atomic.ts';
+import { slug } from '../store/files.ts';
 import { publicBaseUrl } from '../config.ts';
 import { answerOcspRequest, buildCrl, crlInfo, crlSignedBy, isRevocationReason, ocspErrorResponse, signatureAlgorithmFor, REVOCATION_REASONS, serialKey, type LocalRevocation, type OcspStatus, type RevocationReason } from './revocation.ts';
 
@@ -775,11 +776,11 @@ export class KeyStore {
 
   private importedPath(name: string): string {
     const n = normalise(name);
-    return join(this.dir, 'imported', `${slug(n)}-${sha256Hex(n).slice(0, 12)}.json`);
+    return join(this.dir, 'imported', `${keySlug(n)}-${sha256Hex(n).slice(0, 12)}.json`);
   }
 
   private demoPath(p: SignatoryPerson): string {
-    return join(this.dir, 'signatories', `${slug(p.name)}-${sha256Hex([p.name, p.role, p.organisation].join('\u0000')).slice(0, 12)}.json`);
+    return join(this.dir, 'signatories', `${keySlug(p.name)}-${sha256Hex([p.name, p.role, p.organisation].join('\u0000')).slice(0, 12)}.json`);
   }
 
   private get markerPath(): string {
@@ -1416,26 +1417,8 @@ function normalise(s: string): string {
   return s.normalize('NFC').trim().replace(/\s+/g, ' ');
 }
 
-function slug(s: string): string {
-  const ascii = s
-    .replace(/ä/g, 'ae')
-    .replace(/ö/g, 'oe')
-    .replace(/ü/g, 'ue')
-    .replace(/Ä/g, 'Ae')
-    .replace(/Ö/g, 'Oe')
-    .replace(/Ü/g, 'Ue')
-    .replace(/ß/g, 'ss')
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '');
-  return (
-    ascii
-      .toLowerCase()
-      .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 40)
-      .replace(/-+$/, '') || 'person'
-  );
-}
+/** Key file names: the store's slug, 40 characters, "person" when a name has no letters left. */
+const keySlug = (s: string) => slug(s, 40, 'person');
 
 function toPem(label: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64');

@@ -102,18 +102,30 @@ export const absolutePath = (dataDir: string, rel: string) => join(dataDir, ...r
 export const relativePath = (parts: string[]) => parts.join('/');
 export const toStorePath = (rel: string) => rel.split(sep).join('/');
 
-/** A name safe in paths: lower case, ASCII letters/digits/hyphens (umlauts transliterated). */
-export function slug(text: string): string {
-  return text
-    .toLowerCase()
+/**
+ * A name safe in paths: lower case ASCII letters, digits and hyphens; umlauts and ß transliterated
+ * (ä → ae), other accents dropped (é → e); at most `max` characters; `fallback` when nothing is left.
+ * The one slug of the code base (key files, signature and mail file names).
+ */
+export function slug(text: string, max = 60, fallback = 'x'): string {
+  const ascii = text
     .replace(/ä/g, 'ae')
     .replace(/ö/g, 'oe')
     .replace(/ü/g, 'ue')
+    .replace(/Ä/g, 'Ae')
+    .replace(/Ö/g, 'Oe')
+    .replace(/Ü/g, 'Ue')
     .replace(/ß/g, 'ss')
     .normalize('NFKD')
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 60) || 'x';
+    .replace(/[\u0300-\u036f]/g, '');
+  return (
+    ascii
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, max)
+      .replace(/-+$/, '') || fallback
+  );
 }
 
 /**
