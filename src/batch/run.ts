@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { fsyncDirectory, writeDurably } from '../store/atomic.ts';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import { renderFormats, type OutputFormat } from '../generate.ts';
 import { composeResolved } from '../compose/index.ts';
 import { toolVersion } from '../paths.ts';
 import { BatchError, loadBatch, type LoadedBatch } from './load.ts';
+import { sha256Hex } from '../digest.ts';
 
 
 export interface ManifestFile {
@@ -77,7 +78,7 @@ const collectGarbage: () => void = (() => {
 })();
 const GC_EVERY = 50;
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const sha256 = (bytes: Uint8Array) => sha256Hex(bytes);
 
 function createdAt(): string {
   const epoch = process.env.SOURCE_DATE_EPOCH;

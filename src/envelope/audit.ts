@@ -3,8 +3,8 @@
  * previous event's hash; the envelope row keeps the count and the head, so an edited, removed or
  * re-ordered event — including the last one — is detected.
  */
-import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.ts';
+import { sha256Hex } from '../digest.ts';
 
 export const EVENT_TYPES = [
   'created',
@@ -87,7 +87,7 @@ export function eventHash(e: Omit<AuditEvent, 'hash'>): string {
     details: e.details,
     prevHash: e.prevHash,
   });
-  return createHash('sha256').update(content).digest('hex');
+  return sha256Hex(content);
 }
 
 /** Chains drafts onto a head (seq of the last event, its hash). */

@@ -2,7 +2,8 @@
  * Personal link tokens: 256 random bits, handed out once (in the notification) and stored only as
  * a SHA-256 hash. A token belongs to one signatory of one envelope and expires.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../digest.ts';
 
 export interface MintedToken {
   token: string;
@@ -14,7 +15,7 @@ export function mintToken(): MintedToken {
   return { token, hash: hashToken(token) };
 }
 
-export const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+export const hashToken = (token: string) => sha256Hex(token);
 
 /** The shape of a token (43 base64url characters); anything else is not looked up at all. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;

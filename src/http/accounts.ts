@@ -2,10 +2,11 @@
  * Local accounts: scrypt password hashes, lockout after repeated failures, server-side sessions
  * and personal API tokens. Only hashes of session ids and tokens are stored.
  */
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { z } from 'zod';
 import type { Store } from '../store/store.ts';
 import { isRole, ROLES, type Role } from './roles.ts';
+import { sha256Hex } from '../digest.ts';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
@@ -39,7 +40,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** A hash of a random password: checked against when the user does not exist, so timing does not tell. */
 let dummyHash: Promise<string> | undefined;
 
-export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+export const sha256 = (s: string) => sha256Hex(s);
 export const randomToken = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
 export interface User {

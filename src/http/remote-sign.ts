@@ -13,16 +13,17 @@
  * bits): tokens from the provider are never written to disk. Nothing is stored for the envelope
  * until the last step; any failure leaves the link as it was.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { browserAuthorizedSigner, CscClient, cscConfig, pkce, usableCredentials, type CredentialInfo } from '../sign/csc.ts';
 import { SignerError } from '../sign/signer.ts';
 import { NotYourTurnError, type PendingLinkSignature, type SignOutcome } from '../envelope/service.ts';
 import type { AppContext } from './context.ts';
+import { sha256Hex } from '../digest.ts';
 
 const TTL_MS = 15 * 60_000;
 /** The cookie that binds a flow to the browser that started it (SameSite=Lax: the provider's redirect back is a cross-site navigation). */
 export const REMOTE_COOKIE = 'zv_fernsignatur';
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const sha256 = (s: string) => sha256Hex(s);
 
 export interface RemoteForm {
   place: string;

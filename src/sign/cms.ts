@@ -13,6 +13,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import type { SigningIdentity, TimestampAuthority } from './identity.ts';
 import { PSS_SALT_LENGTH, type SignatureScheme } from './signer.ts';
+import { sha256 } from '../digest.ts';
 
 export class CmsError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -222,9 +223,7 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
-}
+export { sha256 };
 
 /**
  * The first complete BER/DER element of `input` (a PDF /Contents is zero-padded, so trailing

@@ -14,13 +14,14 @@
  *
  * Every refusal is a German sentence naming what is wrong; nothing is stored by this module.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { PDF, PdfDict, PdfNumber, PdfRef } from '@libpdf/core';
 import { readAgreementPdf, AgreementPdfError, type SignatoryRef } from './agreement-pdf.ts';
 import { parseCades } from './cms.ts';
 import { canonical, diffRevisions } from './revisions.ts';
 import { pageContents, verifyAgreement } from './verify.ts';
 import type { TrustConfig } from './trust-config.ts';
+import { sha256Hex } from '../digest.ts';
 
 /** The size limit for uploaded PDFs (the web form and the API enforce it too). */
 export const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
@@ -61,7 +62,7 @@ export interface AcceptedUpload {
   timestamp: string | null;
 }
 
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const sha = sha256Hex;
 const berlinDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);
 
 /** Object numbers of signature dictionaries (a /ByteRange and /Contents), as the parser sees them. */

@@ -46,6 +46,7 @@ import { writeFilesAtomically } from '../store/atomic.ts';
 import { slug } from '../store/files.ts';
 import { publicBaseUrl } from '../config.ts';
 import { answerOcspRequest, buildCrl, crlInfo, crlSignedBy, isRevocationReason, ocspErrorResponse, signatureAlgorithmFor, REVOCATION_REASONS, serialKey, type LocalRevocation, type OcspStatus, type RevocationReason } from './revocation.ts';
+import { sha256Hex } from '../digest.ts';
 
 export { REVOCATION_REASONS, type RevocationReason } from './revocation.ts';
 
@@ -1425,9 +1426,6 @@ function toPem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 }
 
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function wholeSeconds(d: Date): Date {
   return new Date(Math.floor(d.getTime() / 1000) * 1000);

@@ -8,10 +8,10 @@
  * Objects are compared by a canonical serialisation (streams by their raw bytes), so how an
  * update was written — plain objects, object streams, a rebuilt xref — does not matter.
  */
-import { createHash } from 'node:crypto';
 import { PDF, PdfDict, PdfRef, PdfStream } from '@libpdf/core';
 import type { PdfObject } from '@libpdf/core';
 import type { DateSlotEntry } from '../render/pdf/index.ts';
+import { sha256Hex } from '../digest.ts';
 
 export interface Change {
   object: string;
@@ -63,7 +63,7 @@ function canonicalOf(o: PdfObject): string {
       const entries = [...(o as PdfDict)].map(([k, v]) => `/${k.value} ${canonical(v)}`).sort();
       const body = `<<${entries.join(' ')}>>`;
       if (kind(o) === 'dict') return body;
-      return `${body}stream:${createHash('sha256').update((o as PdfStream).data).digest('hex')}`;
+      return `${body}stream:${sha256Hex((o as PdfStream).data)}`;
     }
   }
 }

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { writeFilesAtomically } from '../store/atomic.ts';
+import { sha256Hex } from '../digest.ts';
 
 // ───────────────────────────── names and numbers ─────────────────────────────
 
@@ -736,7 +737,7 @@ export class RevocationFetcher implements RevocationProviderLike {
     if (!s) return [];
     const keyHash = Buffer.from(hash('sha1', publicKeyBits(s.issuer))).toString('hex');
     for (const { url, local } of this.targets(cert, 'ocsp')) {
-      const cacheName = `ocsp-${createHash('sha256').update(`${url}\n${keyHash}\n${s.serial}`).digest('hex').slice(0, 40)}.der`;
+      const cacheName = `ocsp-${sha256Hex(`${url}\n${keyHash}\n${s.serial}`).slice(0, 40)}.der`;
       const cached = local
         ? null
         : this.readCache(cacheName, (der) => {
@@ -767,7 +768,7 @@ export class RevocationFetcher implements RevocationProviderLike {
     // Nothing fresh: a cached answer that predates `after` is still better than none (the checker decides what it proves).
     for (const { url, local } of this.targets(cert, 'ocsp')) {
       if (local) continue;
-      const cacheName = `ocsp-${createHash('sha256').update(`${url}\n${keyHash}\n${s.serial}`).digest('hex').slice(0, 40)}.der`;
+      const cacheName = `ocsp-${sha256Hex(`${url}\n${keyHash}\n${s.serial}`).slice(0, 40)}.der`;
       const cached = this.readCache(cacheName, (der) => {
         const t = ocspTimes(der, s);
         return t && t.nextUpdate ? { issued: t.thisUpdate, nextUpdate: t.nextUpdate } : null;
@@ -809,7 +810,7 @@ export class RevocationFetcher implements RevocationProviderLike {
   private async crl(cert: Uint8Array, issuer: Uint8Array | null, attempts: FetchAttempt[], after: Date | undefined): Promise<Uint8Array[]> {
     const s = issuer ? this.subject(cert, issuer) : null;
     const targets = this.targets(cert, 'crl');
-    const cacheNameOf = (url: string) => `crl-${createHash('sha256').update(url).digest('hex').slice(0, 40)}.der`;
+    const cacheNameOf = (url: string) => `crl-${sha256Hex(url).slice(0, 40)}.der`;
     const times = (der: Uint8Array) => {
       const info = crlInfo(der);
       return info && info.nextUpdate ? { issued: info.thisUpdate, nextUpdate: info.nextUpdate } : null;

@@ -3,7 +3,6 @@
  * qualified), the anchors added with `zv trust add` (some marked qualified), and the certificates
  * whose keys this server holds (its key store) — signatures with those are simple, whatever CA.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KeyStore } from './keys.ts';
@@ -14,6 +13,7 @@ import { buildOcspRequest } from './revocation.ts';
 import type { FetchAttempt, RevocationFetcher } from './revocation.ts';
 import type { Store } from '../store/store.ts';
 import { listTrustAnchors } from '../store/trust.ts';
+import { sha256Hex } from '../digest.ts';
 
 export type TrustConfig = Required<Pick<VerifyOptions, 'trust' | 'qualifiedTrust'>> & Pick<VerifyOptions, 'revocation'> & { serverHeld: string[]; demoCa: string | null };
 
@@ -37,7 +37,7 @@ export function trustConfig(keys: KeyStore, store: Store | null): TrustConfig {
     trust: [...(demo ? [demo] : []), ...(tsaRoot ? [tsaRoot] : []), ...anchors.filter((a) => !a.qualified).map((a) => a.der)],
     qualifiedTrust: anchors.filter((a) => a.qualified).map((a) => a.der),
     serverHeld: keys.list().map((c) => c.sha256),
-    demoCa: demo ? createHash('sha256').update(demo).digest('hex') : null,
+    demoCa: demo ? sha256Hex(demo) : null,
   };
 }
 

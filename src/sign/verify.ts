@@ -27,6 +27,7 @@ import { documentTimestamps, hasVri, readDss } from './ltv.ts';
 import type { DocumentTimestamp } from './ltv.ts';
 import { certificateAt, timestampAuthorityAt } from './proof.ts';
 import type { ProofContext, ProofSubIndication, RevocationReport, RevocationSource } from './proof.ts';
+import { sha256Hex } from '../digest.ts';
 
 export type Status = 'valid' | 'invalid' | 'indeterminate';
 export type Indication = 'TOTAL_PASSED' | 'TOTAL_FAILED' | 'INDETERMINATE';
@@ -177,7 +178,7 @@ interface Evidence extends ProofContext {
   dts: (DocumentTimestamp & { valid: boolean; proofAt: Date })[];
 }
 
-const fingerprint = (der: Uint8Array) => createHash('sha256').update(der).digest('hex');
+const fingerprint = (der: Uint8Array) => sha256Hex(der);
 
 function certInfo(c: X509Certificate) {
   return {
@@ -474,7 +475,7 @@ async function checkReproduction(doc: AgreementPdf, render: (doc: AgreementPdf) 
 }
 
 export async function verifyAgreement(bytes: Uint8Array, opts: VerifyOptions): Promise<VerifyReport> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = sha256Hex(bytes);
   let doc: AgreementPdf;
   try {
     doc = await readAgreementPdf(bytes);

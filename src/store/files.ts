@@ -4,12 +4,12 @@
  * row always has its complete file, and a crash leaves at most an unregistered file for the sweep.
  * Registered files are never overwritten.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Db } from './db.ts';
 import { fsyncDirectory, writeDurably } from './atomic.ts';
+import { sha256Hex } from '../digest.ts';
 
 export type FileKind = 'draft-pdf' | 'draft-docx' | 'signed-step' | 'signed-pdf' | 'audit-report' | 'outbox-eml' | 'paper-scan';
 
@@ -25,7 +25,7 @@ export interface StoredFile {
 /** Folders of the data directory that hold registered files (and nothing else). */
 export const MANAGED_DIRS = ['output', 'signatures', 'outbox'] as const;
 
-export const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+export { sha256Hex };
 
 export class FileIntegrityError extends Error {}
 

@@ -17,6 +17,7 @@ import type { DateSlotBox } from './layout.ts';
 import type { PlacedSignatureField } from './fields.ts';
 import { num } from './draw.ts';
 import { toolVersion } from '../../paths.ts';
+import { sha256Hex } from '../../digest.ts';
 
 export const ZV_NAMESPACE = 'https://zielwerk.example/ns/1.0/';
 export const PRODUCER = 'Zielwerk PDF renderer (pdf-lib 1.17.1)';
@@ -29,7 +30,7 @@ export const CREATOR_TOOL = `Zielwerk ${toolVersion}`;
 /** JSON with sorted keys; Dates as ISO strings, byte arrays as their SHA-256. */
 function canonical(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
-  if (value instanceof Uint8Array) return { sha256: createHash('sha256').update(value).digest('hex'), size: value.length };
+  if (value instanceof Uint8Array) return { sha256: sha256Hex(value), size: value.length };
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
