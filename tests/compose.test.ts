@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { composeFromData } from '../src/compose/index.ts';
 import { plainText } from '../src/document/text.ts';
 import { listPartners } from '../src/registry/partners.ts';
-import { capitalize, formatDate, formatEuro, joinGerman } from '../src/compose/format.ts';
+import { berlinDate, berlinDateTime, capitalize, formatDate, formatEuro, joinGerman } from '../src/compose/format.ts';
 import { ValidationError } from '../src/model/agreement.ts';
 import { compareWords, normaliseLines, until, words } from './helpers/words.ts';
 
@@ -173,6 +173,12 @@ test('an unlisted partner object with its own case forms', () => {
 
 test('German number and date formats', () => {
   assert.deepEqual([[], ['A'], ['A', 'B'], ['A', 'B', 'C']].map(joinGerman), ['', 'A', 'A und B', 'A, B und C']);
+  // Hessen's local time, summer and winter, for stamps, mails, pages and the Signaturprotokoll.
+  const summer = new Date('2023-05-30T12:05:09Z');
+  assert.equal(berlinDateTime(summer), '30.05.2023, 14:05 MESZ');
+  assert.equal(berlinDateTime(summer, { seconds: true }), '30.05.2023, 14:05:09 MESZ');
+  assert.equal(berlinDateTime(new Date('2026-12-21T23:30:00Z'), { zone: false }), '22.12.2026, 00:30');
+  assert.equal(berlinDate(new Date('2026-12-21T23:30:00Z')), '22.12.2026');
   assert.equal(formatEuro(444000), '444.000 Euro');
   assert.equal(formatEuro(1341400), '1.341.400 Euro');
   assert.equal(formatEuro(27700000.5), '27.700.000,50 Euro');

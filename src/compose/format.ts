@@ -1,4 +1,4 @@
-/** German (de-DE) formatting of amounts and dates, as printed in the agreements. */
+/** German (de-DE) formatting of amounts, dates and lists: the one module for them (agreements, stamps, mails, pages, protocol). */
 
 const euroNumber = new Intl.NumberFormat('de-DE', { minimumFractionDigits: 0, maximumFractionDigits: 2, useGrouping: true });
 const euroCents = new Intl.NumberFormat('de-DE', { minimumFractionDigits: 2, maximumFractionDigits: 2, useGrouping: true });
@@ -29,4 +29,24 @@ const andList = new Intl.ListFormat('de', { type: 'conjunction' });
 /** "A", "A und B", "A, B und C" (German list with "und", no serial comma). */
 export function joinGerman(items: string[]): string {
   return andList.format(items);
+}
+
+const berlin = { timeZone: 'Europe/Berlin', day: '2-digit', month: '2-digit', year: 'numeric' } as const;
+const berlinDay = new Intl.DateTimeFormat('de-DE', berlin);
+const berlinMinutes = new Intl.DateTimeFormat('de-DE', { ...berlin, hour: '2-digit', minute: '2-digit' });
+const berlinMinutesZone = new Intl.DateTimeFormat('de-DE', { ...berlin, hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
+const berlinSecondsZone = new Intl.DateTimeFormat('de-DE', { ...berlin, hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+
+/** An instant as the calendar date in Hessen: "21.12.2026". */
+export function berlinDate(d: Date): string {
+  return berlinDay.format(d);
+}
+
+/**
+ * An instant as Hessen's local time: "21.11.2026, 14:03 MEZ"; with `seconds` "30.05.2023, 14:05:09 MESZ";
+ * with `zone: false` "21.11.2026, 14:03".
+ */
+export function berlinDateTime(d: Date, opts: { seconds?: boolean; zone?: boolean } = {}): string {
+  if (opts.seconds) return berlinSecondsZone.format(d);
+  return (opts.zone === false ? berlinMinutes : berlinMinutesZone).format(d);
 }

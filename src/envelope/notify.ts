@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { joinGerman } from '../compose/format.ts';
+import { berlinDate, joinGerman } from '../compose/format.ts';
 import addressparser from 'nodemailer/lib/addressparser';
 
 export type NotificationKind = 'invite' | 'turn' | 'reminder' | 'declined' | 'cancelled' | 'completed';
@@ -81,12 +81,7 @@ function required<T>(value: T | undefined | null, field: string, kind: Notificat
 function germanDate(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) throw new Error(`expiresAt is not a valid date: ${JSON.stringify(iso)}`);
-  return new Intl.DateTimeFormat('de-DE', {
-    timeZone: 'Europe/Berlin',
-    day: '2-digit',
-    month: '2-digit',
-    year: 'numeric',
-  }).format(d);
+  return berlinDate(d);
 }
 
 /** "A", "A und B", "A, B und C", each name on one line. */

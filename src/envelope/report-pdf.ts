@@ -18,6 +18,7 @@ import { breakTextLines } from '../render/pdf/index.ts';
 import { writeIdentity } from '../render/pdf/pdfa.ts';
 import { ARTIFACT_LAYOUT, ARTIFACT_PAGINATION, StructNodes, StructWriter } from '../render/pdf/structure.ts';
 import type { StructRole, Tag } from '../render/pdf/structure.ts';
+import { berlinDateTime } from '../compose/format.ts';
 
 export interface AuditReportData {
   envelopeId: string;
@@ -134,22 +135,10 @@ function wrapText(text: string, style: Style, size: number, maxWidth: number): s
     .flatMap((para) => (para.trim() === '' ? [''] : breakTextLines(para, style, size, maxWidth)));
 }
 
-const DATE_TIME = new Intl.DateTimeFormat('de-DE', {
-  timeZone: 'Europe/Berlin',
-  day: '2-digit',
-  month: '2-digit',
-  year: 'numeric',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hour12: false,
-  timeZoneName: 'short',
-});
-
 /** "30.05.2023, 14:05:09 MESZ"; unparsable input is shown as given. */
 function germanDateTime(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : DATE_TIME.format(d);
+  return Number.isNaN(d.getTime()) ? iso : berlinDateTime(d, { seconds: true });
 }
 
 /** "2023-05-30" → "30.05.2023"; anything else is shown as given. */

@@ -5,6 +5,7 @@
  */
 import escapeHtml from 'escape-html';
 import type { Role } from './roles.ts';
+import { berlinDateTime } from '../compose/format.ts';
 
 export class Html {
   constructor(readonly value: string) {}
@@ -130,4 +131,4 @@ export const euro = (cents: number | null | undefined) =>
   cents === null || cents === undefined ? '—' : new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }).format(cents / 100);
 
 export const dateTime = (iso: string | null | undefined) =>
-  iso ? new Intl.DateTimeFormat('de-DE', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Europe/Berlin' }).format(new Date(iso)) : '—';
+  iso ? berlinDateTime(new Date(iso), { zone: false }) : '—';

@@ -33,6 +33,7 @@ import { certifiedName, namesSignatory, purposeProblem, subjectNames } from './c
 import { printedPlaces, recompose } from './reproduce.ts';
 import { checkSignatureImage, renderStamp } from './stamp.ts';
 import type { Rect } from './stamp.ts';
+import { berlinDateTime } from '../compose/format.ts';
 
 export class SignError extends Error {}
 
@@ -91,19 +92,9 @@ export const STAMP_DATE_KEY = 'ZV_StampDate';
 
 const BYTE_RANGE_PLACEHOLDER = '/ByteRange [0 9999999999 9999999999 9999999999]';
 
-const berlinTime = new Intl.DateTimeFormat('de-DE', {
-  timeZone: 'Europe/Berlin',
-  day: '2-digit',
-  month: '2-digit',
-  year: 'numeric',
-  hour: '2-digit',
-  minute: '2-digit',
-  timeZoneName: 'short',
-});
-
 /** "21.11.2026, 14:03 MEZ" */
 export function formatSigningTime(d: Date): string {
-  return berlinTime.format(d);
+  return berlinDateTime(d);
 }
 
 const isoDay = (d: Date) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(d);
