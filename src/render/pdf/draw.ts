@@ -1,10 +1,11 @@
 /**
  * Content-stream generation for laid-out pages.
  *
- * pdf-lib embeds TTF fonts as Type0/Identity-H, where the Tw (word spacing) operator has no
+ * The fonts are Type0/Identity-H (embed-font.ts), where the Tw (word spacing) operator has no
  * effect. So every line is one text object whose TJ arrays carry the real space glyphs plus
- * explicit displacements: justification stretch after each space, and kerning between glyphs.
- * Extractors therefore see genuine spaces between words and nothing extra inside words.
+ * explicit displacements: justification stretch after each space, and kerning between glyphs;
+ * the letter-spacing the breaker chose for the line is its Tc. Extractors therefore see genuine
+ * spaces between words and nothing extra inside words.
  *
  * Words broken across lines are wrapped in marked-content spans with /ActualText (pdfTeX's
  * accsupp technique): the first fragment carries the whole word, the rest an empty text, so

@@ -218,7 +218,7 @@ interface BuiltLine {
    * words apart — and a line without it ends inside a word, joined with the next line.
    */
   spaceAfter?: FontStyle;
-  /** Adjustment ratio chosen by the breaker for a justified line (shared by spaces and letter-spacing). */
+  /** Set justified (spaces and letter-spacing take up the measure) rather than ragged. */
   justify: boolean;
 }
 
@@ -367,13 +367,9 @@ function segsGlyphs(segs: Seg[], m: Measurer): number {
   return g;
 }
 
+/** Style of the character before `offset` (the one a hyphen at `offset` follows). */
 function styleAt(word: Word, offset: number): FontStyle {
-  let pos = 0;
-  for (const seg of word.segs) {
-    pos += seg.text.length;
-    if (offset <= pos) return seg.style;
-  }
-  return word.segs[word.segs.length - 1]!.style;
+  return (segAt(word, offset - 1) ?? word.segs[word.segs.length - 1]!).style;
 }
 
 /** The segment holding code unit `offset` of the word. */
@@ -429,7 +425,7 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
       // is a flagged penalty before the space (the space then vanishes), so the limit of two hyphenated
       // lines in a row counts it.
       else if (words[k - 1]!.text.endsWith('-')) push({ type: 'penalty', width: 0, glyphs: 0, penalty: 0, flagged: true }, { word: k, offset: 0, soft: false, gap: true });
-      push({ type: 'glue', width: sw, stretch: justify ? sw * T.spaceStretch : 0, shrink: justify ? sw * T.spaceShrink : 0, glyphs: 1 }, { word: k, offset: 0, soft: false });
+      push({ type: 'glue', width: sw, stretch: justify ? sw * T.spaceStretch : 0, shrink: justify ? sw * T.spaceShrink : 0, glyphs: 1 }, { word: k, offset: 0, soft: false, gap: true });
     }
     const end = word.text.length;
     const isLast = k === words.length - 1;
@@ -525,10 +521,8 @@ function breakLines(words: Word[], maxWidth: number, size: number, ctx: Ctx, hyp
       });
       first = false;
     }
-    const brItem = items[br.position]!;
     const lastLine = li === breaks.length - 1;
-    const betweenWords = brItem.type === 'glue' || (brOrigin && 'gap' in brOrigin && brOrigin.gap === true);
-    const nextWord = brOrigin && 'offset' in brOrigin && betweenWords ? words[brOrigin.word] : undefined;
+    const nextWord = brOrigin && 'gap' in brOrigin && brOrigin.gap ? words[brOrigin.word] : undefined;
     lines.push({ words: lineWords, natural, last: lastLine, justify, ...(!lastLine && nextWord ? { spaceAfter: nextWord.gapStyle ?? 'regular' } : {}) });
     // The next line starts after the break (glue and penalties at the break vanish).
     start = br.position + 1;
